@@ -1,0 +1,255 @@
+import Crypto
+import Foundation
+import Logging
+import StewardKit
+import StewardRunner
+import WSClient
+
+/// One agent identity: keeps a channel to the server, runs what it is sent, and delivers every result.
+///
+/// An invocation is written to the journal before it is accepted, so a duplicate is recognised;
+/// its result stays in the outbox, on disk, until the server acknowledges it.
+public actor AgentRuntime {
+    public struct Options: Sendable {
+        public var maxConcurrentRuns: Int
+        public var backoffBase: Duration
+        public var backoffCap: Duration
+        public init(maxConcurrentRuns: Int = 8, backoffBase: Duration = .milliseconds(250), backoffCap: Duration = .seconds(15)) {
+            self.maxConcurrentRuns = maxConcurrentRuns
+            self.backoffBase = backoffBase
+            self.backoffCap = backoffCap
+        }
+    }
+
+    let folder: StateFolder
+    let identity: StateFolder.Identity
+    let signingKey: Curve25519.Signing.PrivateKey
+    let info: NodeInfo
+    let options: Options
+    let logger: Logger
+    let slots: Slots
+
+    private var outbound: AsyncStream<String>.Continuation?
+    private var running: [String: Task<Void, Never>] = [:]
+    private(set) public var isConnected = false
+
+    public init(stateDir: String, info: NodeInfo = NodeFacts.current(), options: Options = .init(), slots: Slots? = nil, logger: Logger)
+        throws
+    {
+        self.folder = try StateFolder(path: stateDir)
+        self.identity = try folder.identity()
+        self.signingKey = try folder.signingKey()
+        self.info = info
+        self.options = options
+        self.slots = slots ?? Slots(options.maxConcurrentRuns)
+        var logger = logger
+        logger[metadataKey: "instance"] = "\(identity.instanceId)"
+        self.logger = logger
+    }
+
+    public nonisolated var instanceId: String { identity.instanceId }
+
+    /// Runs until the task is cancelled: connects, serves, and reconnects with capped, fully jittered backoff.
+    public func run() async {
+        recoverInterruptedRuns()
+        var attempt = 0
+        while !Task.isCancelled {
+            let welcomed = await connectOnce()
+            if Task.isCancelled { break }
+            attempt = welcomed ? 0 : attempt + 1
+            let ceiling = min(Double(options.backoffCap.components.seconds), options.backoffBase.seconds * pow(2, Double(min(attempt, 16))))
+            let delay = Double.random(in: 0...max(ceiling, 0.05))
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+        }
+        for task in running.values { task.cancel() }
+    }
+
+    /// One connection. Returns whether the server welcomed us (so backoff starts over).
+    func connectOnce() async -> Bool {
+        let url: String
+        do { url = try Registration.webSocketURL(identity.server, path: "/agent/v1/channel") } catch {
+            logger.error("\(error)")
+            return false
+        }
+        let welcomed = Flag()
+        let config = WebSocketClientConfiguration(maxFrameSize: 16 << 20, autoPing: .enabled(timePeriod: .seconds(15)))
+        do {
+            try await WebSocketClient.connect(url: url, configuration: config, logger: logger) { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 16 << 20).makeAsyncIterator()
+                guard case .text(let first)? = try await messages.next(), let challenge = try? ChannelFrame.decode(first),
+                    challenge.type == .challenge, let nonce = challenge.nonce
+                else { return }
+                let signature = try self.signingKey.signature(for: ChannelFrame.authMessage(nonce: nonce, instanceId: self.instanceId))
+                try await outbound.write(
+                    .text(ChannelFrame(type: .auth, instanceId: self.instanceId, signature: signature.base64EncodedString()).encoded()))
+                guard case .text(let second)? = try await messages.next(), let welcome = try? ChannelFrame.decode(second),
+                    welcome.type == .welcome
+                else {
+                    self.logger.error("the server refused the channel")
+                    return
+                }
+                welcomed.set()
+                let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
+                let writer = Task {
+                    for await text in stream {
+                        do { try await outbound.write(.text(text)) } catch { break }
+                    }
+                }
+                await self.attach(continuation)
+                while case .text(let text)? = try await messages.next() {
+                    guard let frame = try? ChannelFrame.decode(text) else { continue }
+                    await self.handle(frame)
+                }
+                await self.detach()
+                continuation.finish()
+                writer.cancel()
+            }
+        } catch {
+            logger.debug("channel closed", metadata: ["error": "\(error)"])
+        }
+        detach()
+        return welcomed.isSet
+    }
+
+    private func attach(_ continuation: AsyncStream<String>.Continuation) {
+        outbound = continuation
+        isConnected = true
+        logger.info("connected to \(identity.server)")
+        send(ChannelFrame(type: .info, info: info))
+        // Results the server has not acknowledged yet go again.
+        for result in folder.outbox() { send(ChannelFrame(type: .result, result: result)) }
+    }
+
+    private func detach() {
+        if isConnected { logger.info("disconnected from \(identity.server)") }
+        outbound?.finish()
+        outbound = nil
+        isConnected = false
+    }
+
+    private func send(_ frame: ChannelFrame) {
+        outbound?.yield(frame.encoded())
+    }
+
+    func handle(_ frame: ChannelFrame) {
+        switch frame.type {
+        case .invoke:
+            if let invocation = frame.invocation { receive(invocation) }
+        case .cancel:
+            if let id = frame.commandId { running[id]?.cancel() }
+        case .resultAck:
+            if let id = frame.commandId { folder.removeOutbox(id) }
+        case .error:
+            logger.warning("the server closed the channel: \(frame.reason ?? "no reason given")")
+        default:
+            break
+        }
+    }
+
+    /// Takes an invocation exactly once: a duplicate is answered from the journal or outbox, never run again.
+    func receive(_ invocation: InvocationMessage) {
+        let id = invocation.commandId
+        guard invocation.instanceId == instanceId else {
+            send(ChannelFrame(type: .refused, commandId: id, reason: "addressed to \(invocation.instanceId), not \(instanceId)"))
+            return
+        }
+        if let entry = folder.journal(id) {
+            if let result = folder.outboxResult(id) {
+                send(ChannelFrame(type: .result, result: result))
+            } else if !entry.finished {
+                send(ChannelFrame(type: .accepted, commandId: id))
+            }
+            return
+        }
+        let now = Date().timeIntervalSince1970
+        guard invocation.notAfter > now else {
+            send(ChannelFrame(type: .refused, commandId: id, reason: "the delivery timeout expired before the command arrived"))
+            return
+        }
+        do {
+            try folder.writeJournal(.init(invocation: invocation, acceptedAt: now, finished: false))
+        } catch {
+            logger.error("cannot write the journal: \(error)")
+            send(ChannelFrame(type: .refused, commandId: id, reason: "the agent cannot write its journal: \(error)"))
+            return
+        }
+        send(ChannelFrame(type: .accepted, commandId: id))
+        running[id] = Task { await self.execute(invocation) }
+    }
+
+    func execute(_ invocation: InvocationMessage) async {
+        let context = DocumentRunner.Context(
+            commandId: invocation.commandId, instanceId: instanceId, region: identity.region, platformType: info.platformType,
+            platformName: info.platformName, platformVersion: info.platformVersion,
+            workFolder: "\(folder.path)/runs/\(folder.safe(invocation.commandId))")
+        await slots.acquire()
+        let result = await DocumentRunner().run(invocation.plan, context: context)
+        await slots.release()
+        finish(result, invocation: invocation)
+    }
+
+    private func finish(_ result: InvocationResult, invocation: InvocationMessage) {
+        do {
+            try folder.writeOutbox(result)
+            var entry = folder.journal(invocation.commandId) ?? .init(invocation: invocation, acceptedAt: result.startedAt, finished: true)
+            entry.finished = true
+            try folder.writeJournal(entry)
+        } catch {
+            logger.error("cannot write the outbox: \(error)")
+        }
+        running[invocation.commandId] = nil
+        try? FileManager.default.removeItem(atPath: "\(folder.path)/runs/\(folder.safe(invocation.commandId))")
+        send(ChannelFrame(type: .result, result: result))
+    }
+
+    /// Runs that were under way when the agent stopped are reported as failed, never run twice.
+    func recoverInterruptedRuns() {
+        let now = Date().timeIntervalSince1970
+        folder.pruneJournal(olderThan: 7 * 86_400, now: now)
+        for entry in folder.allJournal() where !entry.finished && folder.outboxResult(entry.invocation.commandId) == nil {
+            let step = entry.invocation.plan.steps.first
+            let result = InvocationResult(
+                commandId: entry.invocation.commandId, instanceId: instanceId, state: .failed, responseCode: -1,
+                startedAt: entry.acceptedAt, finishedAt: now,
+                plugins: [
+                    PluginResult(
+                        name: step?.name ?? "", action: step?.action ?? "", status: "Failed", statusDetails: "Failed",
+                        responseCode: -1, startedAt: entry.acceptedAt, finishedAt: now, stdout: "",
+                        stderr: "The agent stopped while this command was running; it was not run again.")
+                ])
+            logger.warning("reporting a run interrupted by an agent restart", metadata: ["command": "\(entry.invocation.commandId)"])
+            finish(result, invocation: entry.invocation)
+        }
+    }
+}
+
+/// A counting semaphore for runs; one may be shared by many identities (swarm mode).
+public actor Slots {
+    private var free: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(_ count: Int) { free = max(1, count) }
+
+    func acquire() async {
+        if free > 0 {
+            free -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    func release() {
+        if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
+    }
+}
+
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

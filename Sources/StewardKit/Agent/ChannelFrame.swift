@@ -1,0 +1,196 @@
+import Foundation
+
+/// A JSON frame on the agent channel (`/agent/v1/channel`). Each frame has a `type`; the other members depend on it.
+public struct ChannelFrame: Sendable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        /// server → agent: a fresh nonce that the agent must sign.
+        case challenge
+        /// agent → server: the instance id and its Ed25519 signature over the challenge.
+        case auth
+        /// server → agent: the channel is authenticated.
+        case welcome
+        /// agent → server: node facts (host name, address, platform, agent version).
+        case info
+        /// server → agent: run this invocation.
+        case invoke
+        /// agent → server: the invocation is in the journal and will run (or ran already).
+        case accepted
+        /// agent → server: the invocation was refused, with a reason.
+        case refused
+        /// server → agent: cancel a running invocation.
+        case cancel
+        /// agent → server: the final result of an invocation.
+        case result
+        /// server → agent: the result is durable; the agent may drop it from its outbox.
+        case resultAck
+        /// either way: the peer will close the channel, with a reason.
+        case error
+    }
+
+    public var type: Kind
+    public var nonce: String?
+    public var instanceId: String?
+    public var signature: String?
+    public var info: NodeInfo?
+    public var invocation: InvocationMessage?
+    public var commandId: String?
+    public var result: InvocationResult?
+    public var reason: String?
+
+    public init(
+        type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
+        invocation: InvocationMessage? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil
+    ) {
+        self.type = type
+        self.nonce = nonce
+        self.instanceId = instanceId
+        self.signature = signature
+        self.info = info
+        self.invocation = invocation
+        self.commandId = commandId
+        self.result = result
+        self.reason = reason
+    }
+
+    public func encoded() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public static func decode(_ text: String) throws -> ChannelFrame {
+        try JSONDecoder().decode(ChannelFrame.self, from: Data(text.utf8))
+    }
+
+    /// The bytes an agent signs to prove its identity on a new channel.
+    public static func authMessage(nonce: String, instanceId: String) -> Data {
+        Data("steward-channel-v1\n\(nonce)\n\(instanceId)".utf8)
+    }
+}
+
+/// Facts an agent reports about its node.
+public struct NodeInfo: Sendable, Codable, Hashable {
+    public var computerName: String
+    public var ipAddress: String
+    public var platformName: String
+    public var platformType: String
+    public var platformVersion: String
+    public var agentVersion: String
+
+    public init(
+        computerName: String, ipAddress: String, platformName: String, platformType: String, platformVersion: String,
+        agentVersion: String
+    ) {
+        self.computerName = computerName
+        self.ipAddress = ipAddress
+        self.platformName = platformName
+        self.platformType = platformType
+        self.platformVersion = platformVersion
+        self.agentVersion = agentVersion
+    }
+}
+
+/// One invocation sent to an agent.
+public struct InvocationMessage: Sendable, Codable, Hashable {
+    public var commandId: String
+    public var instanceId: String
+    public var documentName: String
+    public var plan: RunPlan
+    /// Epoch seconds after which the agent must not start the invocation (the delivery timeout).
+    public var notAfter: Double
+
+    public init(commandId: String, instanceId: String, documentName: String, plan: RunPlan, notAfter: Double) {
+        self.commandId = commandId
+        self.instanceId = instanceId
+        self.documentName = documentName
+        self.plan = plan
+        self.notAfter = notAfter
+    }
+}
+
+/// The outcome of one step (an SSM "plugin").
+public struct PluginResult: Sendable, Codable, Hashable {
+    public var name: String
+    public var action: String
+    /// Pending, InProgress, Success, Failed, TimedOut, Cancelled or Skipped.
+    public var status: String
+    public var statusDetails: String
+    public var responseCode: Int
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    public var stdout: String
+    public var stderr: String
+
+    public init(
+        name: String, action: String, status: String, statusDetails: String, responseCode: Int, startedAt: Double?,
+        finishedAt: Double?, stdout: String, stderr: String
+    ) {
+        self.name = name
+        self.action = action
+        self.status = status
+        self.statusDetails = statusDetails
+        self.responseCode = responseCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+}
+
+/// The final outcome of an invocation on a node.
+public struct InvocationResult: Sendable, Codable, Hashable {
+    public var commandId: String
+    public var instanceId: String
+    public var state: InvocationState
+    public var responseCode: Int
+    public var startedAt: Double
+    public var finishedAt: Double
+    public var plugins: [PluginResult]
+
+    public init(
+        commandId: String, instanceId: String, state: InvocationState, responseCode: Int, startedAt: Double,
+        finishedAt: Double, plugins: [PluginResult]
+    ) {
+        self.commandId = commandId
+        self.instanceId = instanceId
+        self.state = state
+        self.responseCode = responseCode
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.plugins = plugins
+    }
+}
+
+/// Sent once by `steward-agent register` on `/agent/v1/register`.
+public struct RegistrationRequest: Sendable, Codable {
+    public var activationId: String
+    public var activationCode: String
+    /// Base64 raw Ed25519 public key.
+    public var signingKey: String
+    /// Base64 raw X25519 public key.
+    public var encryptionKey: String
+    public var info: NodeInfo
+
+    public init(activationId: String, activationCode: String, signingKey: String, encryptionKey: String, info: NodeInfo) {
+        self.activationId = activationId
+        self.activationCode = activationCode
+        self.signingKey = signingKey
+        self.encryptionKey = encryptionKey
+        self.info = info
+    }
+}
+
+public struct RegistrationResponse: Sendable, Codable {
+    public var instanceId: String?
+    public var region: String?
+    /// Base64 raw Ed25519 public key of the server, which the agent pins.
+    public var serverSigningKey: String?
+    public var error: String?
+
+    public init(instanceId: String? = nil, region: String? = nil, serverSigningKey: String? = nil, error: String? = nil) {
+        self.instanceId = instanceId
+        self.region = region
+        self.serverSigningKey = serverSigningKey
+        self.error = error
+    }
+}

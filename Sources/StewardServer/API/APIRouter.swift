@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import StewardKit
+
+/// Serves the AWS JSON 1.1 API: `POST /` routed by `X-Amz-Target`, SigV4 on every request.
+struct APIRouter: Sendable {
+    static let targetPrefix = "AmazonSSM."
+    static let maxBodyBytes = 2 << 20
+
+    let verifier: SigV4Verifier
+    let operations: [String: Operation]
+    let accountId: String
+    let logger: Logger
+
+    func respond(_ request: Request, context: some RequestContext) async -> Response {
+        let requestId = UUID().uuidString.lowercased()
+        do {
+            var request = request
+            let buffer: ByteBuffer
+            do { buffer = try await request.collectBody(upTo: APIRouter.maxBodyBytes) } catch {
+                throw AWSError("SerializationException", "The request body is larger than \(APIRouter.maxBodyBytes) bytes.", status: 413)
+            }
+            let body = Array(buffer.readableBytesView)
+            let identity = try await verifier.verify(
+                method: "POST", path: request.uri.path, query: request.uri.query ?? "", authority: request.head.authority,
+                headers: request.headers, body: body,
+                now: Date())
+            guard let target = request.headers[HTTPField.Name("X-Amz-Target")!] else {
+                throw AWSError("UnknownOperationException", "The X-Amz-Target header is missing.")
+            }
+            guard target.hasPrefix(APIRouter.targetPrefix),
+                let operation = operations[String(target.dropFirst(APIRouter.targetPrefix.count))]
+            else {
+                throw AWSError("UnknownOperationException", "Operation \(target) is not supported.")
+            }
+            let parsed = try StewardKit.RequestBody(bytes: body)
+            let host = request.head.authority ?? "127.0.0.1"
+            let apiContext = APIContext(
+                region: identity.region, accountId: accountId, requestId: requestId, now: Date(),
+                logger: logger, baseURL: "http://\(host)")
+            let result = try await operation(apiContext, parsed)
+            return APIRouter.json(result, status: .ok, requestId: requestId)
+        } catch let error as AWSError {
+            if error.status >= 500 { logger.error("request failed", metadata: ["request": "\(requestId)", "error": "\(error)"]) }
+            return APIRouter.json(error.body, status: .init(code: error.status), requestId: requestId)
+        } catch {
+            logger.error("request failed", metadata: ["request": "\(requestId)", "error": "\(error)"])
+            return APIRouter.json(AWSError.internalError().body, status: .internalServerError, requestId: requestId)
+        }
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status, requestId: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/x-amz-json-1.1"
+        headers[HTTPField.Name("x-amzn-RequestId")!] = requestId
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(value))))
+    }
+}

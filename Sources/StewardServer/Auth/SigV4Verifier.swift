@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import StewardKit
+import Synchronization
+
+/// Verifies the SigV4 signature of API requests and says which region the request is for.
+final class SigV4Verifier: Sendable {
+    let keys: AccessKeys
+    let window: TimeInterval = 300
+    /// Secrets are cached after the first lookup; keys are never deleted while the server runs.
+    let cache = Mutex<[String: String]>([:])
+
+    init(keys: AccessKeys) { self.keys = keys }
+
+    struct Identity: Sendable {
+        var accessKeyId: String
+        var region: String
+    }
+
+    /// `authority` is the request's Host, which HTTPTypes keeps apart from the other header fields.
+    func verify(method: String, path: String, query: String, authority: String?, headers: HTTPFields, body: [UInt8], now: Date)
+        async throws(AWSError) -> Identity
+    {
+        guard let header = headers[.authorization] else {
+            throw AWSError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
+        }
+        let auth = try SigV4.Authorization(header: header)
+        guard let amzDateText = headers[HTTPField.Name("X-Amz-Date")!] ?? headers[.date] else {
+            throw AWSError(
+                "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+        }
+        guard let amzDate = SigV4.parseAmzDate(amzDateText) else {
+            throw AWSError("IncompleteSignatureException", "Date must be in ISO-8601 'basic format'. Got '\(amzDateText)'.")
+        }
+        guard amzDateText.hasPrefix(auth.date) else {
+            throw AWSError(
+                "InvalidSignatureException",
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '\(auth.date)' != '\(amzDateText.prefix(8))'"
+            )
+        }
+        let skew = amzDate.timeIntervalSince(now)
+        if abs(skew) > window {
+            let nowText = SigV4.amzDateFormat(now)
+            let bound = SigV4.amzDateFormat(now.addingTimeInterval(skew < 0 ? -window : window))
+            throw AWSError(
+                "InvalidSignatureException",
+                skew < 0
+                    ? "Signature expired: \(amzDateText) is now earlier than \(bound) (\(nowText) - 5 min.)"
+                    : "Signature not yet current: \(amzDateText) is still later than \(bound) (\(nowText) + 5 min.)")
+        }
+        guard auth.signedHeaders.contains("host") else {
+            throw AWSError("InvalidSignatureException", "'Host' must be a signed header.")
+        }
+        let secret: String
+        if let cached = cache.withLock({ $0[auth.accessKeyId] }) {
+            secret = cached
+        } else {
+            let found: String?
+            do { found = try await keys.secret(for: auth.accessKeyId) } catch { throw AWSError.internalError() }
+            guard let found else {
+                throw AWSError("UnrecognizedClientException", "The security token included in the request is invalid.")
+            }
+            cache.withLock { $0[auth.accessKeyId] = found }
+            secret = found
+        }
+        let request = SigV4.Request(
+            method: method, path: path, query: query,
+            headers: [("host", authority ?? "")] + headers.map { ($0.name.canonicalName, $0.value) }, body: body)
+        let canonical = SigV4.canonicalRequest(request, signedHeaders: auth.signedHeaders)
+        let sts = SigV4.stringToSign(amzDate: amzDateText, scope: auth.scope, canonicalRequest: canonical)
+        let expected = SigV4.signature(secret: secret, date: auth.date, region: auth.region, service: auth.service, stringToSign: sts)
+        guard constantTimeEquals(expected, auth.signature) else {
+            throw AWSError(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+            )
+        }
+        return Identity(accessKeyId: auth.accessKeyId, region: auth.region)
+    }
+
+    func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var diff: UInt8 = 0
+        for i in x.indices { diff |= x[i] ^ y[i] }
+        return diff == 0
+    }
+}

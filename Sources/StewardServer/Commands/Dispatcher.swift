@@ -1,0 +1,347 @@
+import Foundation
+import Logging
+import StewardKit
+import StewardStore
+
+/// Sends invocations to agents within each command's MaxConcurrency and MaxErrors, records their
+/// progress and results, and ends those that time out.
+///
+/// The database is the truth; the dispatcher keeps the unfinished commands in memory and writes
+/// changes in batches. An agent's result is acknowledged only after it is durable.
+actor Dispatcher {
+    let store: Store
+    let outputs: OutputStore
+    let gateway: AgentGateway
+    let logger: Logger
+
+    struct Active {
+        var command: CommandRecord
+        var invocations: [InvocationRecord]
+        var index: [String: Int]
+        var concurrency: Int
+        var errorThreshold: Int
+    }
+
+    private var active: [String: Active] = [:]
+    private var dirtyInvocations: [String: InvocationRecord] = [:]
+    private var dirtyCommands: [String: CommandRecord] = [:]
+    private var pendingAcks: [(instanceId: String, commandId: String)] = []
+    private var flushing = false
+
+    init(store: Store, outputs: OutputStore, gateway: AgentGateway, logger: Logger) {
+        self.store = store
+        self.outputs = outputs
+        self.gateway = gateway
+        self.logger = logger
+    }
+
+    /// Loads the commands that were unfinished when the server last stopped.
+    func start() async throws {
+        for command in try await store.unfinishedCommands() {
+            let invocations = try await store.invocations(commandId: command.commandId)
+            add(command, invocations)
+        }
+        for id in Array(active.keys) { pump(id) }
+        scheduleFlush()
+    }
+
+    /// Takes a command whose rows are already stored and starts sending it.
+    func submit(_ command: CommandRecord, _ invocations: [InvocationRecord]) {
+        add(command, invocations)
+        pump(command.commandId)
+        scheduleFlush()
+    }
+
+    private func add(_ command: CommandRecord, _ invocations: [InvocationRecord]) {
+        let sorted = invocations.sorted { $0.position < $1.position }
+        let targets = sorted.count
+        let concurrency = (try? RateLimit.parseConcurrency(command.maxConcurrency))?.concurrency(targets: targets) ?? 50
+        let threshold = (try? RateLimit.parseErrors(command.maxErrors))?.errorThreshold(targets: targets) ?? 0
+        var index: [String: Int] = [:]
+        for (i, inv) in sorted.enumerated() { index[inv.instanceId] = i }
+        active[command.commandId] = Active(
+            command: command, invocations: sorted, index: index, concurrency: concurrency, errorThreshold: threshold)
+    }
+
+    // MARK: Events from agents
+
+    func agentConnected(_ instanceId: String) {
+        for (_, a) in active {
+            guard let i = a.index[instanceId] else { continue }
+            let inv = a.invocations[i]
+            guard inv.dispatched, !inv.state.isTerminal else { continue }
+            if inv.state == .cancelling {
+                gateway.send(ChannelFrame(type: .cancel, commandId: inv.commandId), to: instanceId)
+            } else {
+                send(inv, of: a.command)
+            }
+        }
+    }
+
+    func accepted(instanceId: String, commandId: String) {
+        guard var a = active[commandId], let i = a.index[instanceId] else { return }
+        var inv = a.invocations[i]
+        guard !inv.state.isTerminal, !inv.accepted else { return }
+        inv.accepted = true
+        if inv.state == .pending || inv.state == .delayed {
+            inv.state = .inProgress
+            inv.startedAt = Date().timeIntervalSince1970
+        }
+        a.invocations[i] = inv
+        active[commandId] = a
+        markDirty(inv)
+        pump(commandId)
+        scheduleFlush()
+    }
+
+    func refused(instanceId: String, commandId: String, reason: String) {
+        guard var a = active[commandId], let i = a.index[instanceId] else { return }
+        var inv = a.invocations[i]
+        guard !inv.state.isTerminal else { return }
+        logger.warning(
+            "agent refused an invocation", metadata: ["instance": "\(instanceId)", "command": "\(commandId)", "reason": "\(reason)"])
+        inv.state = reason.contains("expired") ? .deliveryTimedOut : .undeliverable
+        inv.finishedAt = Date().timeIntervalSince1970
+        inv.plugins = [
+            PluginResult(
+                name: a.command.plan.steps.first?.name ?? "aws:runShellScript", action: a.command.plan.steps.first?.action ?? "",
+                status: "Failed", statusDetails: inv.state.details, responseCode: -1, startedAt: nil, finishedAt: inv.finishedAt,
+                stdout: "", stderr: "The agent refused the command: \(reason)")
+        ]
+        a.invocations[i] = inv
+        active[commandId] = a
+        markDirty(inv)
+        pump(commandId)
+        scheduleFlush()
+    }
+
+    func result(_ result: InvocationResult, from instanceId: String) {
+        guard result.instanceId == instanceId else { return }
+        guard var a = active[result.commandId], let i = a.index[instanceId] else {
+            // Already final (for example timed out while the agent was away): nothing to change, but let it go.
+            pendingAcks.append((instanceId, result.commandId))
+            scheduleFlush()
+            return
+        }
+        var inv = a.invocations[i]
+        if inv.state.isTerminal {
+            pendingAcks.append((instanceId, result.commandId))
+            scheduleFlush()
+            return
+        }
+        do { try outputs.save(result) } catch {
+            logger.error("could not save command output", metadata: ["command": "\(result.commandId)", "error": "\(error)"])
+        }
+        inv.state = result.state.isTerminal ? result.state : .failed
+        inv.accepted = true
+        inv.dispatched = true
+        inv.startedAt = inv.startedAt ?? result.startedAt
+        inv.finishedAt = result.finishedAt
+        inv.responseCode = result.responseCode
+        inv.plugins = result.plugins.map(Self.apiPlugin)
+        a.invocations[i] = inv
+        active[result.commandId] = a
+        markDirty(inv)
+        pendingAcks.append((instanceId, result.commandId))
+        pump(result.commandId)
+        scheduleFlush()
+    }
+
+    /// Keeps what the API shows within the SSM limits; the full text is in the output files.
+    static func apiPlugin(_ p: PluginResult) -> PluginResult {
+        var p = p
+        p.stdout = truncate(p.stdout, 24_000)
+        p.stderr = truncate(p.stderr, 8_000)
+        return p
+    }
+
+    static func truncate(_ s: String, _ limit: Int) -> String {
+        guard s.count > limit else { return s }
+        let suffix = "\n--output truncated--"
+        return String(s.prefix(limit - suffix.count)) + suffix
+    }
+
+    // MARK: Operator actions
+
+    /// Cancels a command, or only its invocations on the given instances. Returns false if it is already final.
+    func cancel(commandId: String, instanceIds: [String]?) -> Bool {
+        guard var a = active[commandId] else { return false }
+        let only = instanceIds.map(Set.init)
+        if only == nil { a.command.cancelRequested = true }
+        let now = Date().timeIntervalSince1970
+        for i in a.invocations.indices {
+            var inv = a.invocations[i]
+            if let only, !only.contains(inv.instanceId) { continue }
+            guard !inv.state.isTerminal else { continue }
+            if inv.dispatched && gateway.isConnected(inv.instanceId) {
+                inv.state = .cancelling
+                gateway.send(ChannelFrame(type: .cancel, commandId: commandId), to: inv.instanceId)
+            } else {
+                inv.state = .cancelled
+                inv.finishedAt = now
+            }
+            a.invocations[i] = inv
+            markDirty(inv)
+        }
+        if only != nil {
+            a.command.cancelRequested =
+                a.invocations.allSatisfy { $0.state.isTerminal || $0.state == .cancelling } || a.command.cancelRequested
+        }
+        active[commandId] = a
+        dirtyCommands[commandId] = a.command
+        pump(commandId)
+        scheduleFlush()
+        return true
+    }
+
+    // MARK: Time
+
+    /// Ends invocations whose delivery timeout passed and commands whose `ExpiresAfter` passed.
+    func sweep(now: Double) {
+        for id in Array(active.keys) {
+            guard var a = active[id] else { continue }
+            var changed = false
+            for i in a.invocations.indices {
+                var inv = a.invocations[i]
+                guard !inv.state.isTerminal else { continue }
+                let expired: Bool
+                if inv.state == .cancelling {
+                    expired = !gateway.isConnected(inv.instanceId) || now > a.command.expiresAfter
+                    if expired {
+                        inv.state = .cancelled
+                        inv.finishedAt = now
+                        a.invocations[i] = inv
+                        markDirty(inv)
+                        changed = true
+                    }
+                    continue
+                }
+                if inv.accepted {
+                    // The agent enforces the execution timeout; this is the backstop for an agent that never returns.
+                    expired = now > a.command.expiresAfter + 30
+                } else {
+                    expired = now > a.command.deliveryDeadline
+                }
+                if expired {
+                    inv.state = .deliveryTimedOut
+                    inv.finishedAt = now
+                    a.invocations[i] = inv
+                    markDirty(inv)
+                    changed = true
+                } else if !inv.accepted && inv.dispatched && inv.state == .pending && !gateway.isConnected(inv.instanceId) {
+                    // Sent, but the node is away: shown as Delayed until it returns or the delivery timeout passes.
+                    inv.state = .delayed
+                    a.invocations[i] = inv
+                    markDirty(inv)
+                    changed = true
+                }
+            }
+            if changed {
+                active[id] = a
+                pump(id)
+            }
+        }
+        scheduleFlush()
+    }
+
+    // MARK: Sending
+
+    /// Dispatches what MaxConcurrency allows, stops at MaxErrors, and updates the command's status.
+    private func pump(_ commandId: String) {
+        guard var a = active[commandId] else { return }
+        let now = Date().timeIntervalSince1970
+        let errors = a.invocations.filter(\.state.countsAsError).count
+        if errors > a.errorThreshold {
+            for i in a.invocations.indices where !a.invocations[i].dispatched && !a.invocations[i].state.isTerminal {
+                a.invocations[i].state = .terminated
+                a.invocations[i].finishedAt = now
+                markDirty(a.invocations[i])
+            }
+        } else if !a.command.cancelRequested {
+            var inFlight = a.invocations.filter { $0.dispatched && !$0.state.isTerminal }.count
+            var toSend: [InvocationRecord] = []
+            for i in a.invocations.indices where inFlight < a.concurrency {
+                guard !a.invocations[i].dispatched, !a.invocations[i].state.isTerminal else { continue }
+                a.invocations[i].dispatched = true
+                inFlight += 1
+                markDirty(a.invocations[i])
+                toSend.append(a.invocations[i])
+            }
+            for inv in toSend { send(inv, of: a.command) }
+        }
+        let state = CommandState.aggregate(
+            a.invocations.map(\.state), errorThreshold: a.errorThreshold, cancelRequested: a.command.cancelRequested)
+        if state.status != a.command.status || state.details != a.command.statusDetails
+            || state.completedCount != a.command.completedCount || state.errorCount != a.command.errorCount
+        {
+            a.command.status = state.status
+            a.command.statusDetails = state.details
+            a.command.completedCount = state.completedCount
+            a.command.errorCount = state.errorCount
+            a.command.deliveryTimedOutCount = state.deliveryTimedOutCount
+        }
+        if dirtyCommands[commandId] != nil || a.command != active[commandId]?.command {
+            dirtyCommands[commandId] = a.command
+        }
+        if state.completedCount == a.invocations.count {
+            active[commandId] = nil
+        } else {
+            active[commandId] = a
+        }
+    }
+
+    private func send(_ inv: InvocationRecord, of command: CommandRecord) {
+        let message = InvocationMessage(
+            commandId: command.commandId, instanceId: inv.instanceId, documentName: command.documentName, plan: command.plan,
+            notAfter: command.deliveryDeadline)
+        gateway.send(ChannelFrame(type: .invoke, invocation: message), to: inv.instanceId)
+    }
+
+    private func markDirty(_ inv: InvocationRecord) {
+        dirtyInvocations[inv.commandId + "/" + inv.instanceId] = inv
+    }
+
+    // MARK: Durability
+
+    private func scheduleFlush() {
+        guard !flushing else { return }
+        guard !dirtyInvocations.isEmpty || !dirtyCommands.isEmpty || !pendingAcks.isEmpty else { return }
+        flushing = true
+        Task { await self.flushLoop() }
+    }
+
+    /// Writes everything that changed in one transaction, then acknowledges the results it made durable.
+    private func flushLoop() async {
+        while !dirtyInvocations.isEmpty || !dirtyCommands.isEmpty || !pendingAcks.isEmpty {
+            let invocations = Array(dirtyInvocations.values)
+            let commands = dirtyCommands
+            let acks = pendingAcks
+            dirtyInvocations = [:]
+            dirtyCommands = [:]
+            pendingAcks = []
+            do {
+                try await store.saveProgress(invocations: invocations, commands: Array(commands.values))
+                for ack in acks {
+                    gateway.send(ChannelFrame(type: .resultAck, commandId: ack.commandId), to: ack.instanceId)
+                }
+            } catch {
+                logger.error("could not save command progress; retrying", metadata: ["error": "\(error)"])
+                for inv in invocations where dirtyInvocations[inv.commandId + "/" + inv.instanceId] == nil {
+                    markDirty(inv)
+                }
+                for (id, c) in commands where dirtyCommands[id] == nil { dirtyCommands[id] = c }
+                pendingAcks = acks + pendingAcks
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        flushing = false
+    }
+
+    /// Waits until every change so far is written (used by tests and at shutdown).
+    func drain() async {
+        while flushing || !dirtyInvocations.isEmpty || !dirtyCommands.isEmpty {
+            scheduleFlush()
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}

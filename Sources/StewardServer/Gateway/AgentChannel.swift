@@ -1,0 +1,130 @@
+import Crypto
+import Foundation
+import HummingbirdWebSocket
+import Logging
+import StewardKit
+import StewardStore
+
+/// The server side of `/agent/v1/register` and `/agent/v1/channel`.
+struct AgentChannel: Sendable {
+    static let maxFrame = 16 << 20
+
+    let store: Store
+    let gateway: AgentGateway
+    let dispatcher: Dispatcher
+    let serverSigningKey: Curve25519.Signing.PrivateKey
+    let logger: Logger
+
+    /// One registration: the agent sends a ``RegistrationRequest``, the server answers and closes.
+    func register(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        var iterator = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+        guard case .text(let text)? = try await iterator.next() else { return }
+        let response: RegistrationResponse
+        do {
+            let request = try JSONDecoder().decode(RegistrationRequest.self, from: Data(text.utf8))
+            response = try await registration(request)
+        } catch let error as DecodingError {
+            response = RegistrationResponse(error: "the registration request is malformed: \(error)")
+        }
+        let data = try JSONEncoder().encode(response)
+        try await outbound.write(.text(String(decoding: data, as: UTF8.self)))
+    }
+
+    func registration(_ request: RegistrationRequest) async throws -> RegistrationResponse {
+        guard let signing = Data(base64Encoded: request.signingKey), signing.count == 32,
+            let encryption = Data(base64Encoded: request.encryptionKey), encryption.count == 32
+        else { return RegistrationResponse(error: "the agent's public keys must be 32-byte base64 values") }
+        let now = Date().timeIntervalSince1970
+        let outcome = try await store.register(
+            activationId: request.activationId, codeHash: InstanceOperations.hashCode(request.activationCode), now: now
+        ) { activation in
+            ManagedInstance(
+                instanceId: InstanceID.generate(), region: activation.region, activationId: activation.activationId,
+                name: activation.defaultInstanceName, signingKey: request.signingKey, encryptionKey: request.encryptionKey,
+                registrationDate: now, pingStatus: "ConnectionLost", lastPing: nil, info: request.info, iamRole: activation.iamRole)
+        }
+        switch outcome {
+        case .registered(let instance):
+            logger.info("registered a managed instance", metadata: ["instance": "\(instance.instanceId)", "region": "\(instance.region)"])
+            return RegistrationResponse(
+                instanceId: instance.instanceId, region: instance.region,
+                serverSigningKey: serverSigningKey.publicKey.rawRepresentation.base64EncodedString())
+        case .refused(let reason):
+            return RegistrationResponse(error: reason)
+        }
+    }
+
+    /// An agent's channel: challenge, authentication, then frames both ways until either side closes.
+    func channel(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        var messages = inbound.messages(maxSize: Self.maxFrame).makeAsyncIterator()
+        let nonce = AccessKeys.random(32, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        try await outbound.write(.text(ChannelFrame(type: .challenge, nonce: nonce).encoded()))
+        guard case .text(let authText)? = try await messages.next(), let auth = try? ChannelFrame.decode(authText),
+            auth.type == .auth, let instanceId = auth.instanceId, let signatureText = auth.signature,
+            let signature = Data(base64Encoded: signatureText)
+        else {
+            try await outbound.write(.text(ChannelFrame(type: .error, reason: "expected an auth frame").encoded()))
+            return
+        }
+        guard let instance = try await store.instance(id: instanceId),
+            let keyData = Data(base64Encoded: instance.signingKey),
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyData),
+            key.isValidSignature(signature, for: ChannelFrame.authMessage(nonce: nonce, instanceId: instanceId))
+        else {
+            logger.warning("refused an agent channel", metadata: ["instance": "\(instanceId)"])
+            try await outbound.write(
+                .text(ChannelFrame(type: .error, reason: "authentication failed: unknown instance or bad signature").encoded()))
+            return
+        }
+
+        let connectionId = UUID()
+        let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
+        gateway.attach(instanceId: instanceId, connection: .init(id: connectionId, outbound: continuation))
+        continuation.yield(ChannelFrame(type: .welcome, instanceId: instanceId).encoded())
+        try? await store.updatePresence(instanceId: instanceId, pingStatus: "Online", at: Date().timeIntervalSince1970, info: nil)
+        logger.info("agent connected", metadata: ["instance": "\(instanceId)"])
+        await dispatcher.agentConnected(instanceId)
+
+        let writer = Task {
+            for await text in stream {
+                do { try await outbound.write(.text(text)) } catch { break }
+            }
+            // The server ended this channel (a newer one replaced it, or the node was deregistered).
+            try? await outbound.close(.normalClosure, reason: nil)
+        }
+        do {
+            while case .text(let text)? = try await messages.next() {
+                guard let frame = try? ChannelFrame.decode(text) else { continue }
+                await handle(frame, from: instanceId)
+            }
+        } catch {
+            logger.debug("agent channel ended", metadata: ["instance": "\(instanceId)", "error": "\(error)"])
+        }
+        continuation.finish()
+        writer.cancel()
+        if gateway.detach(instanceId: instanceId, connectionId: connectionId) {
+            try? await store.updatePresence(
+                instanceId: instanceId, pingStatus: "ConnectionLost", at: Date().timeIntervalSince1970, info: nil)
+            logger.info("agent disconnected", metadata: ["instance": "\(instanceId)"])
+        }
+    }
+
+    func handle(_ frame: ChannelFrame, from instanceId: String) async {
+        switch frame.type {
+        case .info:
+            if let info = frame.info {
+                try? await store.updatePresence(instanceId: instanceId, pingStatus: "Online", at: Date().timeIntervalSince1970, info: info)
+            }
+        case .accepted:
+            if let id = frame.commandId { await dispatcher.accepted(instanceId: instanceId, commandId: id) }
+        case .refused:
+            if let id = frame.commandId {
+                await dispatcher.refused(instanceId: instanceId, commandId: id, reason: frame.reason ?? "refused")
+            }
+        case .result:
+            if let result = frame.result { await dispatcher.result(result, from: instanceId) }
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Crypto
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+import StewardKit
+import StewardStore
+import UnixSignals
+
+/// The control plane: the AWS-compatible API, the agent gateway and the dispatcher, over one store.
+public struct StewardServer: Sendable {
+    public struct Configuration: Sendable {
+        public var dataDir: String
+        public var host: String
+        public var port: Int
+        public var databaseURL: String?
+        public var accountId: String
+
+        public init(
+            dataDir: String, host: String = "127.0.0.1", port: Int = 8440, databaseURL: String? = nil, accountId: String = "123456789012"
+        ) {
+            self.dataDir = dataDir
+            self.host = host
+            self.port = port
+            self.databaseURL = databaseURL
+            self.accountId = accountId
+        }
+    }
+
+    public let configuration: Configuration
+    public let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Opens the data folder and database and serves until SIGTERM or SIGINT (or until the task is cancelled).
+    /// `onListening` receives the bound port, which is useful with port 0.
+    public func run(
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws {
+        let folder = try DataFolder(path: configuration.dataDir)
+        let masterKey = try folder.masterKey()
+        let store = try await Store.open(url: configuration.databaseURL, sqlitePath: folder.databasePath, logger: logger)
+        let serverKey = try folder.serverSigningKey()
+        try await store.markAllConnectionLost()
+
+        let gateway = AgentGateway()
+        let outputs = OutputStore(root: folder.outputsPath)
+        let dispatcher = Dispatcher(store: store, outputs: outputs, gateway: gateway, logger: logger)
+        try await dispatcher.start()
+        let pageKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("page-tokens".utf8), using: masterKey))
+        let pager = Pager(tokens: PageToken(key: pageKey))
+        let keys = AccessKeys(store: store, box: SecretBox(key: masterKey))
+        let verifier = SigV4Verifier(keys: keys)
+        let catalog = DocumentCatalog(store: store)
+
+        var operations: [String: Operation] = [:]
+        InstanceOperations(store: store, pager: pager, gateway: gateway).register(into: &operations)
+        DocumentOperations(store: store, catalog: catalog, pager: pager).register(into: &operations)
+        CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager).register(
+            into: &operations)
+        let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
+
+        let router = Router()
+        router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.post("/") { request, context in await api.respond(request, context: context) }
+        router.get("/outputs/:command/:instance/:plugin/:stream") { request, context -> Response in
+            do {
+                _ = try await verifier.verify(
+                    method: "GET", path: request.uri.path, query: request.uri.query ?? "", authority: request.head.authority,
+                    headers: request.headers, body: [], now: Date())
+            } catch let error as AWSError {
+                return APIRouter.json(error.body, status: .init(code: error.status), requestId: UUID().uuidString.lowercased())
+            }
+            let p = context.parameters
+            guard
+                let data = outputs.read(
+                    commandId: p.get("command") ?? "", instanceId: p.get("instance") ?? "", plugin: p.get("plugin") ?? "",
+                    stream: p.get("stream") ?? "")
+            else { return Response(status: .notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+
+        let channel = AgentChannel(store: store, gateway: gateway, dispatcher: dispatcher, serverSigningKey: serverKey, logger: logger)
+        let wsRouter = Router(context: BasicWebSocketRequestContext.self)
+        wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
+            try await channel.register(inbound: inbound, outbound: outbound)
+        }
+        wsRouter.ws("/agent/v1/channel") { inbound, outbound, _ in
+            try await channel.channel(inbound: inbound, outbound: outbound)
+        }
+
+        let sweeper = Sweeper(dispatcher: dispatcher)
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: wsRouter,
+                configuration: .init(ws: .init(maxFrameSize: AgentChannel.maxFrame, autoPing: .enabled(timePeriod: .seconds(10))))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steward"),
+            services: [sweeper],
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            gateway.disconnectAll()
+            await dispatcher.drain()
+            await store.close()
+            throw error
+        }
+        gateway.disconnectAll()
+        await dispatcher.drain()
+        await store.close()
+    }
+
+    /// Creates or imports an access key directly in a data folder (the first key must exist before anyone can call the API).
+    public static func createAccessKey(dataDir: String, databaseURL: String?, id: String?, secret: String?, logger: Logger) async throws
+        -> AccessKeys.Credentials
+    {
+        let folder = try DataFolder(path: dataDir)
+        let store = try await Store.open(url: databaseURL, sqlitePath: folder.databasePath, logger: logger)
+        do {
+            let creds = try await AccessKeys(store: store, box: SecretBox(key: try folder.masterKey())).create(id: id, secret: secret)
+            await store.close()
+            return creds
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+/// Runs the dispatcher's timeout sweep once a second.
+struct Sweeper: Service {
+    let dispatcher: Dispatcher
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            try? await Task.sleep(for: .seconds(1))
+            await dispatcher.sweep(now: Date().timeIntervalSince1970)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import StewardAgent
+
+@main
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steward-agent",
+        abstract: "The Steward agent: keeps a channel to the control plane and runs what it is sent.",
+        version: NodeFacts.agentVersion,
+        subcommands: [Register.self, Start.self, Swarm.self])
+}
+
+struct LogOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    func logger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+struct Register: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Register this node with an activation (once per state folder).")
+
+    @Option(help: "The control plane, for example http://127.0.0.1:8440.") var server: String
+    @Option(help: "The activation id from CreateActivation.") var activationId: String
+    @Option(help: "The activation code from CreateActivation.") var activationCode: String
+    @Option(help: "The agent's state folder (keys, journal, outbox).") var stateDir: String
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        do {
+            let identity = try await Registration.register(
+                server: server, activationId: activationId, activationCode: activationCode, stateDir: stateDir,
+                logger: log.logger("steward-agent"))
+            print(identity.instanceId)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+}
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the agent until SIGTERM or SIGINT.")
+
+    @Option(help: "The agent's state folder.") var stateDir: String
+    @Option(help: "How many invocations may run at once.") var maxConcurrent: Int = 8
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        let runtime: AgentRuntime
+        do {
+            runtime = try AgentRuntime(
+                stateDir: stateDir, options: .init(maxConcurrentRuns: maxConcurrent), logger: log.logger("steward-agent"))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let task = Task { await runtime.run() }
+        let signals = SignalWatcher { task.cancel() }
+        await task.value
+        _ = signals
+    }
+}
+
+struct Swarm: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run many agent identities in one process, each with its own keys and channel (for load tests).")
+
+    @Option(help: "The control plane URL.") var server: String
+    @Option(help: "Activation id with enough registrations left.") var activationId: String
+    @Option(help: "Activation code.") var activationCode: String
+    @Option(help: "How many identities.") var count: Int
+    @Option(help: "Folder holding one state folder per identity.") var stateDir: String
+    @Option(help: "How many invocations may run at once over the whole swarm.") var maxConcurrent: Int = 16
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        let logger = log.logger("steward-swarm")
+        let runtimes = try await SwarmRunner.prepare(
+            server: server, activationId: activationId, activationCode: activationCode, count: count, stateDir: stateDir,
+            maxConcurrent: maxConcurrent, logger: logger)
+        print("swarm: \(runtimes.count) identities ready")
+        let task = Task { await SwarmRunner.run(runtimes) }
+        let signals = SignalWatcher { task.cancel() }
+        await task.value
+        _ = signals
+    }
+}
+
+/// Calls `onSignal` on SIGTERM or SIGINT.
+final class SignalWatcher {
+    let sources: [any DispatchSourceSignal]
+
+    init(onSignal: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { sig in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler(handler: onSignal)
+            source.resume()
+            return source
+        }
+    }
+}

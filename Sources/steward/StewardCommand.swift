@@ -1,0 +1,21 @@
+import ArgumentParser
+import StewardKit
+
+@main
+struct StewardCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steward",
+        abstract: "Steward: a self-hosted systems manager that speaks the AWS Systems Manager API.",
+        version: "0.1.0",
+        subcommands: [
+            Dev.self, Server.self, AccessKey.self, ActivationGroup.self, Instances.self, Run.self, Commands.self,
+            CommandGroup.self, Documents.self, Bench.self,
+        ])
+}
+
+/// Turns an error into the one line the CLI prints (ArgumentParser exits non-zero).
+func failure(_ error: any Error) -> any Error {
+    if let e = error as? AWSError { return ValidationError("\(e.code): \(e.message)") }
+    if error is ValidationError || error is ExitCode || error is CleanExit { return error }
+    return ValidationError("\(error)")
+}
