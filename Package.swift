@@ -90,7 +90,17 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardKitTests",
+            dependencies: ["StewardKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StewardRunnerTests",
             dependencies: ["StewardKit", "StewardRunner"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StewardStoreTests",
+            dependencies: ["StewardKit", "StewardStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

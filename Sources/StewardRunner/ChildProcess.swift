@@ -72,7 +72,10 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in [outPipe[0], outPipe[1], errPipe[0], errPipe[1]] { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Nothing else of the agent's (its sockets above all) may leak into the child, or a script that
+        // outlives the agent keeps the agent's connection open.
+        _ = spawn_addclosefrom(&actions, 3)
+        if let dir = workingDirectory, !dir.isEmpty { _ = spawn_addchdir(&actions, dir) }
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -87,13 +90,7 @@ public enum ChildProcess {
         posix_spawnattr_setpgroup(&attr, 0)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        var program = executable
-        var programArguments = [executable] + arguments
-        if let dir = workingDirectory, !dir.isEmpty {
-            // glibc's addchdir is not exported to Swift here, so a tiny shell changes directory first.
-            program = "/bin/sh"
-            programArguments = ["/bin/sh", "-c", "cd -- \"$0\" || exit 1; exec \"$@\"", dir, executable] + arguments
-        }
+        let programArguments = [executable] + arguments
         let argv = programArguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -101,7 +98,7 @@ public enum ChildProcess {
             for p in envp { free(p) }
         }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, program, &actions, &attr, argv, envp)
+        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {
@@ -197,3 +194,10 @@ public enum ChildProcess {
         }
     }
 }
+
+// glibc (2.29 and 2.34 on) has these, but its headers do not show them to Swift.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+private func spawn_addclosefrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
+
+@_silgen_name("posix_spawn_file_actions_addchdir_np")
+private func spawn_addchdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>) -> Int32

@@ -40,7 +40,7 @@ public enum RateLimit: Sendable, Hashable, CustomStringConvertible {
             guard let p = Int(text.dropLast()), p >= 0, !text.hasPrefix("0") || text == "0%" else { return nil }
             return .percent(p)
         }
-        guard let n = Int(text), n >= 0, text.allSatisfy(\.isNumber) else { return nil }
+        guard let n = Int(text), n >= 0, text.allSatisfy(\.isNumber), text == "0" || !text.hasPrefix("0") else { return nil }
         return .count(n)
     }
 

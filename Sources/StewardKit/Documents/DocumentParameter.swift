@@ -167,8 +167,9 @@ extension DocumentParameter {
         }
     }
 
+    /// The whole value must match, as the SSM API's (Java) validation requires.
     static func matches(_ pattern: String, _ text: String) -> Bool {
-        guard let re = try? NSRegularExpression(pattern: pattern) else { return false }
+        guard let re = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
         return re.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
     }
 

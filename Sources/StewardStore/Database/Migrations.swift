@@ -70,13 +70,11 @@ extension Store {
     ]
 
     func migrate() async throws {
-        try await write { db in
-            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").run()
-        }
-        // PostgreSQL replicas starting together must not apply a migration twice.
+        // PostgreSQL replicas (or tests) starting together must not create or apply anything twice.
         let lockStatement: SQLQueryString? = engine == .postgres ? "SELECT pg_advisory_xact_lock(7301)" : nil
         try await write { db in
             if let lockStatement { try await db.raw(lockStatement).run() }
+            try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").run()
             let rows = try await db.raw("SELECT version FROM schema_migrations").all()
             let applied = Set(try rows.map { try $0.decode(column: "version", as: Int.self) })
             for migration in Store.migrations where !applied.contains(migration.version) {
