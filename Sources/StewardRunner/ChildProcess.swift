@@ -74,8 +74,8 @@ public enum ChildProcess {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         // Nothing else of the agent's (its sockets above all) may leak into the child, or a script that
         // outlives the agent keeps the agent's connection open.
-        _ = spawn_addclosefrom(&actions, 3)
-        if let dir = workingDirectory, !dir.isEmpty { _ = spawn_addchdir(&actions, dir) }
+        _ = spawnAddCloseFrom(&actions, 3)
+        if let dir = workingDirectory, !dir.isEmpty { _ = spawnAddChdir(&actions, dir) }
 
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -197,7 +197,7 @@ public enum ChildProcess {
 
 // glibc (2.29 and 2.34 on) has these, but its headers do not show them to Swift.
 @_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-private func spawn_addclosefrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
+private func spawnAddCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
 
 @_silgen_name("posix_spawn_file_actions_addchdir_np")
-private func spawn_addchdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>) -> Int32
+private func spawnAddChdir(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ path: UnsafePointer<CChar>) -> Int32
