@@ -40,9 +40,14 @@ struct Register: AsyncParsableCommand {
                 logger: log.logger("steward-agent"))
             print(identity.instanceId)
         } catch {
-            throw ValidationError("\(error)")
+            throw AgentFailure(description: "\(error)")
         }
     }
+}
+
+/// A one-line error without the usage text.
+struct AgentFailure: Error, CustomStringConvertible {
+    let description: String
 }
 
 struct Start: AsyncParsableCommand {
@@ -58,7 +63,7 @@ struct Start: AsyncParsableCommand {
             runtime = try AgentRuntime(
                 stateDir: stateDir, options: .init(maxConcurrentRuns: maxConcurrent), logger: log.logger("steward-agent"))
         } catch {
-            throw ValidationError("\(error)")
+            throw AgentFailure(description: "\(error)")
         }
         let task = Task { await runtime.run() }
         let signals = SignalWatcher { task.cancel() }

@@ -13,9 +13,9 @@ struct StewardCommand: AsyncParsableCommand {
         ])
 }
 
-/// Turns an error into the one line the CLI prints (ArgumentParser exits non-zero).
+/// Turns an error into the one line the CLI prints, without the usage text (ArgumentParser exits non-zero).
 func failure(_ error: any Error) -> any Error {
-    if let e = error as? AWSError { return ValidationError("\(e.code): \(e.message)") }
-    if error is ValidationError || error is ExitCode || error is CleanExit { return error }
-    return ValidationError("\(error)")
+    if let e = error as? AWSError { return CLIError("\(e.code): \(e.message)") }
+    if error is ValidationError || error is ExitCode || error is CleanExit || error is CLIError { return error }
+    return CLIError("\(error)")
 }

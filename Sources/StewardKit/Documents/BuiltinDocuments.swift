@@ -6,8 +6,7 @@ public enum BuiltinDocuments {
     }
 
     public static let all: [Entry] = [
-        Entry(name: "AWS-RunShellScript", content: runShellScript),
-        Entry(name: "AWS-RunRemoteScript", content: runRemoteScript),
+        Entry(name: "AWS-RunShellScript", content: runShellScript)
     ]
 
     public static func named(_ name: String) -> Entry? { all.first { $0.name == name } }
@@ -51,35 +50,4 @@ public enum BuiltinDocuments {
         }
         """
 
-    /// Runs a script from a URL the node can reach; steps download it and run it with the shell.
-    static let runRemoteScript = """
-        {
-          "schemaVersion": "2.2",
-          "description": "Download a shell script over HTTP(S) and run it.",
-          "parameters": {
-            "url": { "type": "String", "description": "(Required) The HTTP or HTTPS URL of the script.", "allowedPattern": "^https?://[^\\\\s'\\"]+$" },
-            "commandLine": { "type": "String", "description": "(Optional) Arguments passed to the script.", "default": "" },
-            "workingDirectory": { "type": "String", "default": "", "description": "(Optional) The working directory." },
-            "executionTimeout": { "type": "String", "default": "3600", "description": "(Optional) Seconds before the run fails.", "allowedPattern": "([1-9][0-9]{0,4})|(1[0-6][0-9]{4})|(17[0-1][0-9]{3})|(172[0-7][0-9]{2})|(172800)" }
-          },
-          "mainSteps": [
-            {
-              "action": "aws:runShellScript",
-              "name": "runRemoteScript",
-              "precondition": { "StringEquals": ["platformType", "Linux"] },
-              "inputs": {
-                "workingDirectory": "{{ workingDirectory }}",
-                "timeoutSeconds": "{{ executionTimeout }}",
-                "runCommand": [
-                  "set -e",
-                  "script=$(mktemp)",
-                  "trap 'rm -f \\"$script\\"' EXIT",
-                  "if command -v curl >/dev/null; then curl -fsSL '{{ url }}' -o \\"$script\\"; else wget -qO \\"$script\\" '{{ url }}'; fi",
-                  "sh \\"$script\\" {{ commandLine }}"
-                ]
-              }
-            }
-          ]
-        }
-        """
 }
