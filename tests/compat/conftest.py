@@ -220,7 +220,10 @@ def server(request):
     startup_failed = True
     proc = None
     try:
-        res = _run([steward, "access-key", "create", "--data-dir", data_dir, "--output", "json"])
+        key_argv = [steward, "access-key", "create", "--data-dir", data_dir, "--output", "json"]
+        if os.environ.get("STEWARD_TEST_DATABASE_URL"):
+            key_argv += ["--database", os.environ["STEWARD_TEST_DATABASE_URL"]]
+        res = _run(key_argv)
         assert res.returncode == 0, (
             f"steward access-key create failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         key = _parse_json_output(res.stdout)
