@@ -28,7 +28,14 @@ let package = Package(
         .target(
             name: "StewardKit",
             dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto")
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "StewardDocuments",
+            dependencies: [
+                "StewardKit",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -52,7 +59,7 @@ let package = Package(
         .target(
             name: "StewardServer",
             dependencies: [
-                "StewardKit", "StewardStore",
+                "StewardKit", "StewardDocuments", "StewardStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,7 +97,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardKitTests",
-            dependencies: ["StewardKit"],
+            dependencies: ["StewardKit", "StewardDocuments"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,9 +1,19 @@
 import Crypto
-import Foundation
 import Logging
 import StewardKit
 import StewardRunner
+import Synchronization
 import WSClient
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One agent identity: keeps a channel to the server, runs what it is sent, and delivers every result.
 ///
@@ -243,11 +253,10 @@ public actor Slots {
     }
 }
 
-final class Flag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
 extension Duration {

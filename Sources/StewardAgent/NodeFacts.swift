@@ -1,5 +1,14 @@
-import Foundation
 import StewardKit
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What the agent reports about the node it runs on.
 public enum NodeFacts {
@@ -31,7 +40,9 @@ public enum NodeFacts {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: "=", maxSplits: 1)
             guard parts.count == 2 else { continue }
-            out[String(parts[0])] = parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            var value = Substring(parts[1])
+            if value.hasPrefix("\""), value.hasSuffix("\""), value.count >= 2 { value = value.dropFirst().dropLast() }
+            out[String(parts[0])] = String(value)
         }
         return out
     }

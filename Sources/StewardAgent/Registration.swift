@@ -1,7 +1,13 @@
-import Foundation
 import Logging
 import StewardKit
+import Synchronization
 import WSClient
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Registers this node with an activation and stores the identity the server gives it.
 public enum Registration {
@@ -56,10 +62,9 @@ public enum Registration {
         return base + path
     }
 
-    final class ReplyBox: @unchecked Sendable {
-        private let lock = NSLock()
-        private var text: String?
-        func set(_ t: String) { lock.withLock { text = t } }
-        func get() -> String? { lock.withLock { text } }
+    final class ReplyBox: Sendable {
+        private let text = Mutex<String?>(nil)
+        func set(_ t: String) { text.withLock { $0 = t } }
+        func get() -> String? { text.withLock { $0 } }
     }
 }

@@ -1,6 +1,15 @@
 import Crypto
-import Foundation
 import StewardKit
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The agent's state folder: identity and keys (mode 0600), the journal of accepted runs and the outbox of results.
 public struct StateFolder: Sendable {
@@ -130,7 +139,7 @@ enum AtomicFile {
         data.withUnsafeBytes { buf in
             var off = 0
             while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
+                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
                 if n <= 0 {
                     ok = false
                     break

@@ -1,6 +1,11 @@
-import Foundation
 import Logging
 import StewardKit
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Many agent identities in one process, each with its own keys, state folder and channel.
 public enum SwarmRunner {

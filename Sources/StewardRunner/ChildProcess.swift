@@ -1,4 +1,10 @@
-import Foundation
+import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 #if canImport(Glibc)
     import Glibc
@@ -29,7 +35,8 @@ public enum ChildProcess {
         let control = Control()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ProcessOutcome, any Error>) in
-                let thread = Thread {
+                // A thread of its own: the wait blocks, and must not hold one of the concurrency pool's few threads.
+                startThread {
                     do {
                         let outcome = try runBlocking(
                             executable: executable, arguments: arguments, environment: environment,
@@ -39,8 +46,6 @@ public enum ChildProcess {
                         continuation.resume(throwing: error)
                     }
                 }
-                thread.stackSize = 256 * 1024
-                thread.start()
             }
         } onCancel: {
             control.cancel()
@@ -51,11 +56,35 @@ public enum ChildProcess {
         public let description: String
     }
 
-    final class Control: @unchecked Sendable {
-        private let lock = NSLock()
-        private var cancelled = false
-        func cancel() { lock.withLock { cancelled = true } }
-        var isCancelled: Bool { lock.withLock { cancelled } }
+    final class Control: Sendable {
+        private let cancelled = Atomic<Bool>(false)
+        func cancel() { cancelled.store(true, ordering: .relaxed) }
+        var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+    }
+
+    final class ThreadBody {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+
+    /// Starts a detached POSIX thread with a small stack.
+    static func startThread(_ body: @escaping @Sendable () -> Void) {
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        defer { pthread_attr_destroy(&attr) }
+        pthread_attr_setstacksize(&attr, 256 * 1024)
+        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
+        let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, &attr,
+            { context in
+                Unmanaged<ThreadBody>.fromOpaque(context!).takeRetainedValue().run()
+                return nil
+            }, context)
+        if rc != 0 {
+            Unmanaged<ThreadBody>.fromOpaque(context).takeRetainedValue().run()
+        }
     }
 
     static func runBlocking(

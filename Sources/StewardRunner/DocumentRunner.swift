@@ -1,5 +1,14 @@
-import Foundation
 import StewardKit
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs the steps of a ``RunPlan`` on this host, one after another, as the SSM agent does.
 public struct DocumentRunner: Sendable {
@@ -120,8 +129,8 @@ public struct DocumentRunner: Sendable {
         } else if !workDir.hasPrefix("/") {
             workDir = "\(context.workFolder)/\(workDir)"
         }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: workDir, isDirectory: &isDir), isDir.boolValue else {
+        var info = stat()
+        guard stat(workDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             return failed("Working directory \(workDir) does not exist.\n")
         }
         var env = ProcessInfo.processInfo.environment

@@ -1,8 +1,17 @@
 import ArgumentParser
 import Dispatch
-import Foundation
 import Logging
 import StewardAgent
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 @main
 struct AgentCommand: AsyncParsableCommand {

@@ -1,5 +1,6 @@
 import Testing
 
+@testable import StewardDocuments
 @testable import StewardKit
 
 @Suite("SSM documents: parsing and validation")

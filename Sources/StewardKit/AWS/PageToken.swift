@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Opaque, tamper-evident `NextToken` values: an offset bound to the query it came from, MACed by the server.
 public struct PageToken: Sendable {
@@ -34,6 +39,6 @@ extension String {
     /// A hash that is the same in every process, unlike `hashValue`.
     var hashValueStable: String {
         let digest = SHA256.hash(data: Data(self.utf8))
-        return digest.prefix(8).map { String(format: "%02x", $0) }.joined()
+        return digest.prefix(8).map { hexByte($0) }.joined()
     }
 }

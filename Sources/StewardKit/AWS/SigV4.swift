@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// AWS Signature Version 4: the canonical request, the string to sign and the signature.
 public enum SigV4 {
@@ -22,7 +27,7 @@ public enum SigV4 {
             }
             var parts: [String: String] = [:]
             for item in header.dropFirst(SigV4.algorithm.count + 1).split(separator: ",") {
-                let trimmed = item.trimmingCharacters(in: .whitespaces)
+                let trimmed = item.trimmingSpaces
                 guard let eq = trimmed.firstIndex(of: "=") else { continue }
                 parts[String(trimmed[..<eq])] = String(trimmed[trimmed.index(after: eq)...])
             }
@@ -131,7 +136,8 @@ public enum SigV4 {
         let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
         let (y, m, d) = civilFromDays(Int(seconds.floorDiv(86_400)))
         let rem = Int(seconds - seconds.floorDiv(86_400) * 86_400)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+        return zeroPadded(y, 4) + zeroPadded(m, 2) + zeroPadded(d, 2) + "T" + zeroPadded(rem / 3600, 2) + zeroPadded(rem % 3600 / 60, 2)
+            + zeroPadded(rem % 60, 2) + "Z"
     }
 
     /// Parses `yyyyMMdd'T'HHmmss'Z'`.
@@ -171,7 +177,7 @@ public enum SigV4 {
                 UInt8(ascii: "~"):
                 out.append(Character(UnicodeScalar(byte)))
             default:
-                out += String(format: "%%%02X", byte)
+                out += "%" + hexByte(byte, uppercase: true)
             }
         }
         return out
@@ -195,7 +201,7 @@ public enum SigV4 {
 
     /// Header values are trimmed and runs of spaces folded, as the SigV4 specification asks.
     static func trimAll(_ s: String) -> String {
-        s.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingCharacters(in: .whitespaces)
+        s.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingSpaces
     }
 
     public static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// A JSON frame on the agent channel (`/agent/v1/channel`). Each frame has a `type`; the other members depend on it.
 public struct ChannelFrame: Sendable, Codable {

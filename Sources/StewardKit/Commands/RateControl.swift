@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// `MaxConcurrency` or `MaxErrors`: an absolute number or a percentage of the targets.
 public enum RateLimit: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// Which managed nodes a command or association is for, from SSM `Targets` or `InstanceIds`.
 ///
@@ -71,10 +75,20 @@ public struct TargetExpression: Sendable, Hashable {
 
 /// Managed instance ids: `mi-` and 17 hex digits for nodes registered by activation.
 public enum InstanceID {
-    static let pattern = try! NSRegularExpression(pattern: "^(i-([0-9a-zA-Z]{8}|[0-9a-zA-Z]{17})|mi-[0-9a-zA-Z]{17})$")
-
+    /// `i-` and 8 or 17, or `mi-` and 17, letters and digits.
     public static func isValid(_ id: String) -> Bool {
-        pattern.firstMatch(in: id, range: NSRange(id.startIndex..., in: id)) != nil
+        let rest: Substring
+        let lengths: Set<Int>
+        if id.hasPrefix("mi-") {
+            rest = id.dropFirst(3)
+            lengths = [17]
+        } else if id.hasPrefix("i-") {
+            rest = id.dropFirst(2)
+            lengths = [8, 17]
+        } else {
+            return false
+        }
+        return lengths.contains(rest.count) && rest.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
     }
 
     public static func generate() -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import StewardDocuments
 import StewardKit
 import StewardStore
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StewardDocuments
 import StewardKit
 import StewardStore
 

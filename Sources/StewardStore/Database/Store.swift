@@ -81,31 +81,23 @@ public final class Store: Sendable {
     public func write<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         switch backend {
         case .sqlite(let connection, let mutex):
-            return try await mutex.withLock {
-                let db = connection.sql()
-                try await db.raw("BEGIN IMMEDIATE").run()
-                do {
-                    let result = try await body(db)
-                    try await db.raw("COMMIT").run()
-                    return result
-                } catch {
-                    try? await db.raw("ROLLBACK").run()
-                    throw error
-                }
-            }
+            return try await mutex.withLock { try await Store.transaction(connection.sql(), begin: "BEGIN IMMEDIATE", body) }
         case .postgres(let client, _):
-            return try await client.withConnection { conn in
-                let db = conn.sql()
-                try await db.raw("BEGIN").run()
-                do {
-                    let result = try await body(db)
-                    try await db.raw("COMMIT").run()
-                    return result
-                } catch {
-                    try? await db.raw("ROLLBACK").run()
-                    throw error
-                }
-            }
+            return try await client.withConnection { conn in try await Store.transaction(conn.sql(), begin: "BEGIN", body) }
+        }
+    }
+
+    private static func transaction<T: Sendable>(
+        _ db: any SQLDatabase, begin: SQLQueryString, _ body: @Sendable (any SQLDatabase) async throws -> T
+    ) async throws -> T {
+        try await db.raw(begin).run()
+        do {
+            let result = try await body(db)
+            try await db.raw("COMMIT").run()
+            return result
+        } catch {
+            try? await db.raw("ROLLBACK").run()
+            throw error
         }
     }
 }

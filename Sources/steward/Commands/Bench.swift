@@ -42,9 +42,12 @@ struct Fanout: AsyncParsableCommand {
         logger.logLevel = .warning
         let key = try await StewardServer.createAccessKey(dataDir: "\(root)/server", databaseURL: nil, id: nil, secret: nil, logger: logger)
         let port = try freeLoopbackPort()
-        let server = try spawn(stewardBinary, ["server", "--data-dir", "\(root)/server", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"], log: "\(root)/server.log")
+        let server = try spawn(
+            stewardBinary, ["server", "--data-dir", "\(root)/server", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
+            log: "\(root)/server.log")
         children.append(server)
-        let api = APIClient(endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
+        let api = APIClient(
+            endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
         try await poll(timeout: 60) { (try? await api.call("ListDocuments", ["MaxResults": 1])) != nil }
         print("server pid \(server.processIdentifier) on 127.0.0.1:\(port)")
 
@@ -52,31 +55,43 @@ struct Fanout: AsyncParsableCommand {
         let swarmSize = sizes.max() ?? 0
         var results: [String] = []
         if swarmSize > 0 {
-            let activation = try await api.call("CreateActivation", ["IamRole": "bench", "RegistrationLimit": JSONValue(min(1000, swarmSize)), "Tags": [["Key": "Bench", "Value": "swarm"]]])
-            let swarm = try spawn(agentBinary, [
-                "swarm", "--server", "http://127.0.0.1:\(port)", "--activation-id", activation["ActivationId"]!.textValue,
-                "--activation-code", activation["ActivationCode"]!.textValue, "--count", String(swarmSize), "--state-dir", swarmRoot,
-                "--max-concurrent", "64", "--log-level", "error",
-            ], log: "\(root)/swarm.log")
+            let activation = try await api.call(
+                "CreateActivation",
+                ["IamRole": "bench", "RegistrationLimit": JSONValue(min(1000, swarmSize)), "Tags": [["Key": "Bench", "Value": "swarm"]]])
+            let swarm = try spawn(
+                agentBinary,
+                [
+                    "swarm", "--server", "http://127.0.0.1:\(port)", "--activation-id", activation["ActivationId"]!.textValue,
+                    "--activation-code", activation["ActivationCode"]!.textValue, "--count", String(swarmSize), "--state-dir", swarmRoot,
+                    "--max-concurrent", "64", "--log-level", "error",
+                ], log: "\(root)/swarm.log")
             children.append(swarm)
             let ids = try await waitOnline(api, tag: "swarm", count: swarmSize, timeout: 300)
             print("swarm pid \(swarm.processIdentifier): \(ids.count) identities online")
             for size in sizes where size < swarmSize {
                 for id in ids.prefix(size) {
-                    _ = try await api.call("AddTagsToResource", ["ResourceType": "ManagedInstance", "ResourceId": .string(id), "Tags": [["Key": .string("Size\(size)"), "Value": "yes"]]])
+                    _ = try await api.call(
+                        "AddTagsToResource",
+                        [
+                            "ResourceType": "ManagedInstance", "ResourceId": .string(id),
+                            "Tags": [["Key": .string("Size\(size)"), "Value": "yes"]],
+                        ])
                 }
             }
             for size in sizes.sorted() {
-                let target: JSONValue = size == swarmSize ? ["Key": "tag:Bench", "Values": ["swarm"]] : ["Key": .string("tag:Size\(size)"), "Values": ["yes"]]
+                let target: JSONValue =
+                    size == swarmSize ? ["Key": "tag:Bench", "Values": ["swarm"]] : ["Key": .string("tag:Size\(size)"), "Values": ["yes"]]
                 let cpuBefore = (cpuSeconds(server.processIdentifier), cpuSeconds(swarm.processIdentifier))
                 var times: [Double] = []
                 for _ in 0..<repeats { times.append(try await fanout(api, target: target, expected: size)) }
                 let cpuAfter = (cpuSeconds(server.processIdentifier), cpuSeconds(swarm.processIdentifier))
                 let invocations = Double(size * repeats)
-                results.append(String(
-                    format: "swarm N=%-5d  all Success in  best %7.1f ms  median %7.1f ms   CPU per invocation: server %.3f ms, agent %.3f ms",
-                    size, times.min()! * 1000, median(times) * 1000,
-                    (cpuAfter.0 - cpuBefore.0) / invocations * 1000, (cpuAfter.1 - cpuBefore.1) / invocations * 1000))
+                results.append(
+                    String(
+                        format:
+                            "swarm N=%-5d  all Success in  best %7.1f ms  median %7.1f ms   CPU per invocation: server %.3f ms, agent %.3f ms",
+                        size, times.min()! * 1000, median(times) * 1000,
+                        (cpuAfter.0 - cpuBefore.0) / invocations * 1000, (cpuAfter.1 - cpuBefore.1) / invocations * 1000))
                 print(results.last!)
             }
         }
@@ -85,18 +100,24 @@ struct Fanout: AsyncParsableCommand {
         var processIds: [String] = []
         var agentPids: [Int32] = []
         if processes > 0 {
-            let activation = try await api.call("CreateActivation", ["IamRole": "bench", "RegistrationLimit": JSONValue(processes), "Tags": [["Key": "Bench", "Value": "procs"]]])
+            let activation = try await api.call(
+                "CreateActivation",
+                ["IamRole": "bench", "RegistrationLimit": JSONValue(processes), "Tags": [["Key": "Bench", "Value": "procs"]]])
             for n in 0..<processes {
-                let p = try spawn(agentBinary, [
-                    "register", "--server", "http://127.0.0.1:\(port)", "--activation-id", activation["ActivationId"]!.textValue,
-                    "--activation-code", activation["ActivationCode"]!.textValue, "--state-dir", "\(root)/agent-\(n)", "--log-level", "error",
-                ], log: "\(root)/register-\(n).log")
+                let p = try spawn(
+                    agentBinary,
+                    [
+                        "register", "--server", "http://127.0.0.1:\(port)", "--activation-id", activation["ActivationId"]!.textValue,
+                        "--activation-code", activation["ActivationCode"]!.textValue, "--state-dir", "\(root)/agent-\(n)", "--log-level",
+                        "error",
+                    ], log: "\(root)/register-\(n).log")
                 p.waitUntilExit()
                 guard p.terminationStatus == 0 else { throw CLIError("agent registration \(n) failed; see \(root)/register-\(n).log") }
             }
             let start = Date()
             for n in 0..<processes {
-                let p = try spawn(agentBinary, ["start", "--state-dir", "\(root)/agent-\(n)", "--log-level", "error"], log: "\(root)/agent-\(n).log")
+                let p = try spawn(
+                    agentBinary, ["start", "--state-dir", "\(root)/agent-\(n)", "--log-level", "error"], log: "\(root)/agent-\(n).log")
                 children.append(p)
                 agentPids.append(p.processIdentifier)
             }
@@ -107,12 +128,17 @@ struct Fanout: AsyncParsableCommand {
             let cpuBefore = cpuSeconds(server.processIdentifier)
             let agentCpuBefore = agentPids.map(cpuSeconds).reduce(0, +)
             var times: [Double] = []
-            for _ in 0..<repeats { times.append(try await fanout(api, target: ["Key": "tag:Bench", "Values": ["procs"]], expected: processes)) }
+            for _ in 0..<repeats {
+                times.append(try await fanout(api, target: ["Key": "tag:Bench", "Values": ["procs"]], expected: processes))
+            }
             let invocations = Double(processes * repeats)
-            results.append(String(
-                format: "%d agent processes: all Success in  best %7.1f ms  median %7.1f ms   CPU per invocation: server %.3f ms, agent %.3f ms",
-                processes, times.min()! * 1000, median(times) * 1000, (cpuSeconds(server.processIdentifier) - cpuBefore) / invocations * 1000,
-                (agentPids.map(cpuSeconds).reduce(0, +) - agentCpuBefore) / invocations * 1000))
+            results.append(
+                String(
+                    format:
+                        "%d agent processes: all Success in  best %7.1f ms  median %7.1f ms   CPU per invocation: server %.3f ms, agent %.3f ms",
+                    processes, times.min()! * 1000, median(times) * 1000,
+                    (cpuSeconds(server.processIdentifier) - cpuBefore) / invocations * 1000,
+                    (agentPids.map(cpuSeconds).reduce(0, +) - agentCpuBefore) / invocations * 1000))
             print(results.last!)
         }
 
@@ -123,14 +149,16 @@ struct Fanout: AsyncParsableCommand {
                 samples.append(try await fanout(api, target: ["Key": "InstanceIds", "Values": [.string(one)]], expected: 1))
             }
             samples.sort()
-            results.append(String(
-                format: "single-instance round trip over %d runs: p50 %.1f ms  p99 %.1f ms", roundTrips,
-                samples[samples.count / 2] * 1000, samples[min(samples.count - 1, samples.count * 99 / 100)] * 1000))
+            results.append(
+                String(
+                    format: "single-instance round trip over %d runs: p50 %.1f ms  p99 %.1f ms", roundTrips,
+                    samples[samples.count / 2] * 1000, samples[min(samples.count - 1, samples.count * 99 / 100)] * 1000))
             print(results.last!)
         }
         if let pid = agentPids.first {
             try await Task.sleep(for: .seconds(2))
-            results.append("agent idle RSS: \(rssKiB(pid) / 1024) MiB (pid \(pid)); server RSS: \(rssKiB(server.processIdentifier) / 1024) MiB")
+            results.append(
+                "agent idle RSS: \(rssKiB(pid) / 1024) MiB (pid \(pid)); server RSS: \(rssKiB(server.processIdentifier) / 1024) MiB")
             print(results.last!)
         }
         print("\nsummary\n" + results.joined(separator: "\n"))
@@ -139,10 +167,12 @@ struct Fanout: AsyncParsableCommand {
     /// Sends `echo` to the target and returns the seconds until the command is Success.
     func fanout(_ api: APIClient, target: JSONValue, expected: Int) async throws -> Double {
         let start = Date()
-        let sent = try await api.call("SendCommand", [
-            "DocumentName": "AWS-RunShellScript", "Targets": [target], "MaxConcurrency": "100%",
-            "Parameters": ["commands": ["echo ok"]],
-        ])
+        let sent = try await api.call(
+            "SendCommand",
+            [
+                "DocumentName": "AWS-RunShellScript", "Targets": [target], "MaxConcurrency": "100%",
+                "Parameters": ["commands": ["echo ok"]],
+            ])
         let id = sent["Command"]!["CommandId"]!
         guard sent["Command"]?["TargetCount"]?.textValue == String(expected) else {
             throw CLIError("expected \(expected) targets, got \(sent["Command"]?["TargetCount"]?.textValue ?? "?")")
@@ -161,9 +191,12 @@ struct Fanout: AsyncParsableCommand {
     func waitOnline(_ api: APIClient, tag: String, count: Int, timeout: Double) async throws -> [String] {
         var ids: [String] = []
         try await poll(timeout: timeout) {
-            let all = (try? await api.callAll("DescribeInstanceInformation", [
-                "Filters": [["Key": "tag:Bench", "Values": [.string(tag)]], ["Key": "PingStatus", "Values": ["Online"]]],
-            ], key: "InstanceInformationList", limit: 100_000)) ?? []
+            let all =
+                (try? await api.callAll(
+                    "DescribeInstanceInformation",
+                    [
+                        "Filters": [["Key": "tag:Bench", "Values": [.string(tag)]], ["Key": "PingStatus", "Values": ["Online"]]]
+                    ], key: "InstanceInformationList", limit: 100_000)) ?? []
             ids = all.compactMap { $0["InstanceId"]?.stringValue }.sorted()
             return ids.count >= count
         }
@@ -196,7 +229,9 @@ func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 /// User plus system CPU seconds of a process, from /proc.
 func cpuSeconds(_ pid: Int32) -> Double {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        return 0
+    }
     let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
     guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return 0 }
     return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))

@@ -145,24 +145,25 @@ struct Dev: AsyncParsableCommand {
         let agent = try AgentRuntime(stateDir: agentDir, logger: logger)
         let agentTask = Task { await agent.run() }
         // Written straight to the file descriptor so a pipe sees it at once.
-        FileHandle.standardOutput.write(Data(
-            """
+        FileHandle.standardOutput.write(
+            Data(
+                """
 
-            Steward dev server on \(endpoint), agent \(agent.instanceId) on this machine.
-            In another shell:
+                Steward dev server on \(endpoint), agent \(agent.instanceId) on this machine.
+                In another shell:
 
-            export AWS_ACCESS_KEY_ID=\(creds.0)
-            export AWS_SECRET_ACCESS_KEY=\(creds.1)
-            export AWS_REGION=\(region)
-            export AWS_DEFAULT_REGION=\(region)
-            export AWS_ENDPOINT_URL=\(endpoint)
+                export AWS_ACCESS_KEY_ID=\(creds.0)
+                export AWS_SECRET_ACCESS_KEY=\(creds.1)
+                export AWS_REGION=\(region)
+                export AWS_DEFAULT_REGION=\(region)
+                export AWS_ENDPOINT_URL=\(endpoint)
 
-            Then, for example:
-              aws ssm send-command --document-name AWS-RunShellScript --targets Key=InstanceIds,Values='*' --parameters commands='uname -a'
-              steward run -- 'uname -a'
+                Then, for example:
+                  aws ssm send-command --document-name AWS-RunShellScript --targets Key=InstanceIds,Values='*' --parameters commands='uname -a'
+                  steward run -- 'uname -a'
 
 
-            """.utf8))
+                """.utf8))
         await serverTask.value
         agentTask.cancel()
         await agentTask.value

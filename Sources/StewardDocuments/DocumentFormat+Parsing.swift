@@ -1,12 +1,8 @@
 import Foundation
+import StewardKit
 import Yams
 
-/// The text formats a document's content may be written in.
-public enum DocumentFormat: String, Sendable, Codable, CaseIterable {
-    case json = "JSON"
-    case yaml = "YAML"
-    case text = "TEXT"
-
+extension DocumentFormat {
     /// Parses content in this format into a JSON value.
     public func parse(_ content: String) throws(AWSError) -> JSONValue {
         switch self {

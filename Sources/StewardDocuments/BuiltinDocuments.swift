@@ -1,3 +1,5 @@
+import StewardKit
+
 /// Documents owned by "Amazon" that every region starts with, written to match the shapes AWS publishes.
 public enum BuiltinDocuments {
     public struct Entry: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import StewardKit
 
 /// A parameter that a document declares, with the rules its values must follow.
 public struct DocumentParameter: Sendable, Hashable, Codable {

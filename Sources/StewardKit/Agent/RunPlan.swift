@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 
 /// What a runner executes: the steps of a document with their parameters substituted.
 public struct RunPlan: Sendable, Codable, Hashable {
@@ -43,7 +47,7 @@ public struct PlanStep: Sendable, Codable, Hashable {
         let value: Int? =
             switch raw {
             case .number(let n)?: Int(n)
-            case .string(let s)?: Int(s.trimmingCharacters(in: .whitespaces))
+            case .string(let s)?: Int(s.trimmingSpaces)
             default: nil
             }
         guard let value, (5...172_800).contains(value) else { return 3600 }

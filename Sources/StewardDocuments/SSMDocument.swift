@@ -1,4 +1,5 @@
 import Foundation
+import StewardKit
 
 /// A parsed and validated SSM Command document (schema 1.2, 2.0 or 2.2).
 public struct SSMDocument: Sendable {

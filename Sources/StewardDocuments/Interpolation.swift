@@ -1,4 +1,5 @@
 import Foundation
+import StewardKit
 
 /// `{{ name }}` substitution as the SSM agent does it.
 ///
