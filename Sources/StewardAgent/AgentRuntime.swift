@@ -34,6 +34,8 @@ public actor AgentRuntime {
     let folder: StateFolder
     let identity: StateFolder.Identity
     let signingKey: Curve25519.Signing.PrivateKey
+    /// The server's public key, pinned at registration.
+    let serverKey: Curve25519.Signing.PublicKey
     let info: NodeInfo
     let options: Options
     let logger: Logger
@@ -49,6 +51,10 @@ public actor AgentRuntime {
         self.folder = try StateFolder(path: stateDir)
         self.identity = try folder.identity()
         self.signingKey = try folder.signingKey()
+        guard let pinned = Data(base64Encoded: identity.serverSigningKey),
+            let serverKey = try? Curve25519.Signing.PublicKey(rawRepresentation: pinned)
+        else { throw AgentError("\(stateDir)/identity.json holds no valid server key; register again") }
+        self.serverKey = serverKey
         self.info = info
         self.options = options
         self.slots = slots ?? Slots(options.maxConcurrentRuns)
@@ -96,6 +102,12 @@ public actor AgentRuntime {
                     welcome.type == .welcome
                 else {
                     self.logger.error("the server refused the channel")
+                    return
+                }
+                guard let proof = welcome.signature.flatMap({ Data(base64Encoded: $0) }),
+                    self.serverKey.isValidSignature(proof, for: ChannelFrame.welcomeMessage(nonce: nonce, instanceId: self.instanceId))
+                else {
+                    self.logger.error("the server did not prove the identity pinned at registration; not taking commands from it")
                     return
                 }
                 welcomed.set()

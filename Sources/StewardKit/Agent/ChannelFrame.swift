@@ -70,6 +70,11 @@ public struct ChannelFrame: Sendable, Codable {
     public static func authMessage(nonce: String, instanceId: String) -> Data {
         Data("steward-channel-v1\n\(nonce)\n\(instanceId)".utf8)
     }
+
+    /// The bytes the server signs in its welcome, so the agent knows it reached the server it registered with.
+    public static func welcomeMessage(nonce: String, instanceId: String) -> Data {
+        Data("steward-welcome-v1\n\(nonce)\n\(instanceId)".utf8)
+    }
 }
 
 /// Facts an agent reports about its node.
