@@ -18,8 +18,9 @@ struct OutputStore: Sendable {
         for plugin in result.plugins where !plugin.stdout.isEmpty || !plugin.stderr.isEmpty {
             let dir = folder(commandId: result.commandId, instanceId: result.instanceId, plugin: plugin.name)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try Data(plugin.stdout.utf8).write(to: URL(fileURLWithPath: "\(dir)/stdout"))
-            try Data(plugin.stderr.utf8).write(to: URL(fileURLWithPath: "\(dir)/stderr"))
+            // An empty stream has no file; reading it gives empty text.
+            if !plugin.stdout.isEmpty { try Data(plugin.stdout.utf8).write(to: URL(fileURLWithPath: "\(dir)/stdout")) }
+            if !plugin.stderr.isEmpty { try Data(plugin.stderr.utf8).write(to: URL(fileURLWithPath: "\(dir)/stderr")) }
         }
     }
 
@@ -29,7 +30,9 @@ struct OutputStore: Sendable {
             return nil
         }
         guard stream == "stdout" || stream == "stderr" else { return nil }
-        return FileManager.default.contents(atPath: "\(root)/\(commandId)/\(instanceId)/\(Self.pluginFolder(plugin))/\(stream)")
+        let dir = "\(root)/\(commandId)/\(instanceId)/\(Self.pluginFolder(plugin))"
+        if let data = FileManager.default.contents(atPath: "\(dir)/\(stream)") { return data }
+        return FileManager.default.fileExists(atPath: dir) ? Data() : nil
     }
 
     func url(base: String, commandId: String, instanceId: String, plugin: String, stream: String) -> String {
