@@ -106,6 +106,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "StewardAgentTests",
+            dependencies: ["StewardKit", "StewardAgent"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "StewardStoreTests",
             dependencies: ["StewardKit", "StewardStore"],
             swiftSettings: swiftSettings
