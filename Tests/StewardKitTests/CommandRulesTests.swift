@@ -95,6 +95,8 @@ struct CommandRulesTests {
         #expect(throws: AWSError.invalidNextToken) { try tokens.offset(from: "garbage", query: "q1") }
         let other = PageToken(key: SymmetricKey(size: .bits256))
         #expect(throws: AWSError.invalidNextToken) { try other.offset(from: t, query: "q1") }
+        let keyed = tokens.make(offset: 3, lastKey: "mi-0123456789abcdef0:x", query: "q1")
+        #expect(try tokens.position(from: keyed, query: "q1") == .init(offset: 3, lastKey: "mi-0123456789abcdef0:x"))
     }
 
     @Test("request bodies give SerializationException for wrong types and ValidationException for missing members")

@@ -23,15 +23,21 @@ typealias Operation = @Sendable (APIContext, RequestBody) async throws -> JSONVa
 struct Pager: Sendable {
     let tokens: PageToken
 
-    func page<T>(_ items: [T], body: RequestBody, range: ClosedRange<Int>, defaultSize: Int, query: String) throws(AWSError)
-        -> (items: ArraySlice<T>, nextToken: JSONValue)
-    {
+    /// One page of `items`, which must be in a stable order in which `key` is unique.
+    func page<T>(
+        _ items: [T], body: RequestBody, range: ClosedRange<Int>, defaultSize: Int, query: String, key: (T) -> String
+    ) throws(AWSError) -> (items: ArraySlice<T>, nextToken: JSONValue) {
         let size = try body.maxResults(range: range, default: defaultSize)
-        let offset = try tokens.offset(from: body.string("NextToken"), query: query)
-        guard offset <= items.count else { throw AWSError.invalidNextToken }
-        let end = min(items.count, offset + size)
-        let next: JSONValue = end < items.count ? .string(tokens.make(offset: end, query: query)) : .null
-        return (items[offset..<end], next)
+        let position = try tokens.position(from: body.string("NextToken"), query: query)
+        var start = min(position.offset, items.count)
+        if let last = position.lastKey, !(start > 0 && key(items[start - 1]) == last) {
+            // Items came or went before the cursor: continue after the last item returned, if it is still there.
+            if let i = items.firstIndex(where: { key($0) == last }) { start = i + 1 }
+        }
+        let end = min(items.count, start + size)
+        let next: JSONValue =
+            end < items.count ? .string(tokens.make(offset: end, lastKey: key(items[end - 1]), query: query)) : .null
+        return (items[start..<end], next)
     }
 }
 

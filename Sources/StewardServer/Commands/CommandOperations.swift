@@ -209,7 +209,8 @@ struct CommandOperations: Sendable {
         if let commandId, commands.isEmpty, try await store.command(id: commandId) == nil {
             throw AWSError("InvalidCommandId", "The command ID \(commandId) is not valid.")
         }
-        let page = try pager.page(commands, body: body, range: 1...50, defaultSize: 50, query: "commands:\(ctx.region):\(queryKey(body))")
+        let page = try pager.page(
+            commands, body: body, range: 1...50, defaultSize: 50, query: "commands:\(ctx.region):\(queryKey(body))", key: \.commandId)
         return .compact(["Commands": .array(page.items.map(commandJSON)), "NextToken": page.nextToken])
     }
 
@@ -234,7 +235,8 @@ struct CommandOperations: Sendable {
                 return matches(filters, requestedAt: inv.requestedAt, status: inv.state.status, documentName: c.documentName)
             }
         let page = try pager.page(
-            invocations, body: body, range: 1...50, defaultSize: 50, query: "invocations:\(ctx.region):\(queryKey(body))")
+            invocations, body: body, range: 1...50, defaultSize: 50, query: "invocations:\(ctx.region):\(queryKey(body))",
+            key: { "\($0.commandId)/\($0.instanceId)" })
         return .compact([
             "CommandInvocations": .array(
                 page.items.map { inv in

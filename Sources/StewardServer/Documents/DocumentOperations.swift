@@ -205,7 +205,7 @@ struct DocumentOperations: Sendable {
         entries.sort { $0.0.name < $1.0.name }
         let query =
             "documents:\(ctx.region):\(JSONWriter.string(.object(body.fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" })))"
-        let page = try pager.page(entries, body: body, range: 1...50, defaultSize: 50, query: query)
+        let page = try pager.page(entries, body: body, range: 1...50, defaultSize: 50, query: query, key: { $0.0.name })
         return .compact([
             "DocumentIdentifiers": .array(
                 page.items.map { head, v in
@@ -255,7 +255,8 @@ struct DocumentOperations: Sendable {
             head = h
             versions = try await store.documentVersions(region: ctx.region, name: name)
         }
-        let page = try pager.page(versions, body: body, range: 1...50, defaultSize: 50, query: "versions:\(ctx.region):\(name)")
+        let page = try pager.page(
+            versions, body: body, range: 1...50, defaultSize: 50, query: "versions:\(ctx.region):\(name)", key: { String($0.version) })
         return .compact([
             "DocumentVersions": .array(
                 page.items.map { v in
