@@ -20,6 +20,7 @@ struct Fanout: AsyncParsableCommand {
     @Option(help: "Repeats of each fan-out measurement (the best and the median are printed).") var repeats: Int = 3
     @Option(help: "Folder for the swarm's state (a tmpfs such as /dev/shm keeps the load generator off the disk).")
     var swarmStateDir: String = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+    @Flag(help: "Keep the server's and agents' folders and logs, and print where they are.") var keep = false
 
     func run() async throws {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
@@ -35,8 +36,12 @@ struct Fanout: AsyncParsableCommand {
         defer {
             for c in children where c.isRunning { kill(c.processIdentifier, SIGTERM) }
             for c in children { c.waitUntilExit() }
-            try? FileManager.default.removeItem(atPath: root)
-            try? FileManager.default.removeItem(atPath: swarmRoot)
+            if keep {
+                print("kept \(root) and \(swarmRoot)")
+            } else {
+                try? FileManager.default.removeItem(atPath: root)
+                try? FileManager.default.removeItem(atPath: swarmRoot)
+            }
         }
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
@@ -197,7 +202,7 @@ struct Fanout: AsyncParsableCommand {
                     [
                         "Filters": [["Key": "tag:Bench", "Values": [.string(tag)]], ["Key": "PingStatus", "Values": ["Online"]]]
                     ], key: "InstanceInformationList", limit: 100_000)) ?? []
-            ids = all.compactMap { $0["InstanceId"]?.stringValue }.sorted()
+            ids = Set(all.compactMap { $0["InstanceId"]?.stringValue }).sorted()
             return ids.count >= count
         }
         return ids
