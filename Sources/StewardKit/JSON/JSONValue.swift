@@ -83,14 +83,15 @@ extension JSONValue {
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
+        // Strings first: they are the most common value, and each failed attempt costs a thrown error.
+        if let s = try? container.decode(String.self) {
+            self = .string(s)
+        } else if container.decodeNil() {
             self = .null
         } else if let b = try? container.decode(Bool.self) {
             self = .bool(b)
         } else if let n = try? container.decode(Double.self) {
             self = .number(n)
-        } else if let s = try? container.decode(String.self) {
-            self = .string(s)
         } else if let a = try? container.decode([JSONValue].self) {
             self = .array(a)
         } else {

@@ -50,13 +50,13 @@ struct CommandOperations: Sendable {
         for t in targetBodies ?? [] {
             targetPairs.append(.init(key: try t.requiredString("Key"), values: try t.stringList("Values") ?? []))
         }
-        let fleet = try await store.instances(region: ctx.region)
         let selected: [ManagedInstance]
         switch (instanceIds, targetPairs.isEmpty) {
         case (let ids?, true) where !ids.isEmpty:
             guard ids.count <= 50 else { throw AWSError.validation("InstanceIds accepts at most 50 ids; use Targets for more.") }
             guard Set(ids).count == ids.count else { throw AWSError("DuplicateInstanceId", "Instance Ids must be unique.") }
-            let byId = Dictionary(uniqueKeysWithValues: fleet.map { ($0.instanceId, $0) })
+            let found = try await store.instances(region: ctx.region, ids: ids)
+            let byId = Dictionary(uniqueKeysWithValues: found.map { ($0.instanceId, $0) })
             selected = try ids.map { id throws(AWSError) in
                 guard let instance = byId[id] else {
                     throw AWSError("InvalidInstanceId", "Instance Id \(id) is not valid or is not registered.")
@@ -65,6 +65,7 @@ struct CommandOperations: Sendable {
             }
         case (nil, false), (.some([]), false):
             let expression = try TargetExpression(targets: targetPairs.map { ($0.key, $0.values) })
+            let fleet = try await store.instances(region: ctx.region)
             let tags = try await store.tagsByResource(region: ctx.region, type: "ManagedInstance")
             selected = fleet.filter { expression.matches(.init(instanceId: $0.instanceId, tags: tags[$0.instanceId] ?? [:])) }
             if case .instanceIds(let ids) = expression.clauses.first, expression.clauses.count == 1 {

@@ -79,71 +79,70 @@ actor Dispatcher {
     }
 
     func accepted(instanceId: String, commandId: String) {
-        guard var a = active[commandId], let i = a.index[instanceId] else { return }
-        var inv = a.invocations[i]
-        guard !inv.state.isTerminal, !inv.accepted else { return }
-        inv.accepted = true
-        if inv.state == .pending || inv.state == .delayed {
-            inv.state = .inProgress
-            inv.startedAt = Date().timeIntervalSince1970
+        update(commandId, instanceId) { inv, _ in
+            guard !inv.state.isTerminal, !inv.accepted else { return false }
+            inv.accepted = true
+            if inv.state == .pending || inv.state == .delayed {
+                inv.state = .inProgress
+                inv.startedAt = Date().timeIntervalSince1970
+            }
+            return true
         }
-        a.invocations[i] = inv
-        active[commandId] = a
-        markDirty(inv)
-        pump(commandId)
-        scheduleFlush()
     }
 
     func refused(instanceId: String, commandId: String, reason: String) {
-        guard var a = active[commandId], let i = a.index[instanceId] else { return }
-        var inv = a.invocations[i]
-        guard !inv.state.isTerminal else { return }
+        update(commandId, instanceId) { inv, command in
+            guard !inv.state.isTerminal else { return false }
+            inv.state = reason.contains("expired") ? .deliveryTimedOut : .undeliverable
+            inv.finishedAt = Date().timeIntervalSince1970
+            inv.plugins = [
+                PluginResult(
+                    name: command.plan.steps.first?.name ?? "aws:runShellScript", action: command.plan.steps.first?.action ?? "",
+                    status: "Failed", statusDetails: inv.state.details, responseCode: -1, startedAt: nil, finishedAt: inv.finishedAt,
+                    stdout: "", stderr: "The agent refused the command: \(reason)")
+            ]
+            return true
+        }
         logger.warning(
             "agent refused an invocation", metadata: ["instance": "\(instanceId)", "command": "\(commandId)", "reason": "\(reason)"])
-        inv.state = reason.contains("expired") ? .deliveryTimedOut : .undeliverable
-        inv.finishedAt = Date().timeIntervalSince1970
-        inv.plugins = [
-            PluginResult(
-                name: a.command.plan.steps.first?.name ?? "aws:runShellScript", action: a.command.plan.steps.first?.action ?? "",
-                status: "Failed", statusDetails: inv.state.details, responseCode: -1, startedAt: nil, finishedAt: inv.finishedAt,
-                stdout: "", stderr: "The agent refused the command: \(reason)")
-        ]
-        a.invocations[i] = inv
-        active[commandId] = a
-        markDirty(inv)
-        pump(commandId)
-        scheduleFlush()
     }
 
     func result(_ result: InvocationResult, from instanceId: String) {
         guard result.instanceId == instanceId else { return }
-        guard var a = active[result.commandId], let i = a.index[instanceId] else {
-            // Already final (for example timed out while the agent was away): nothing to change, but let it go.
-            pendingAcks.append((instanceId, result.commandId))
-            scheduleFlush()
-            return
-        }
-        var inv = a.invocations[i]
-        if inv.state.isTerminal {
-            pendingAcks.append((instanceId, result.commandId))
-            scheduleFlush()
-            return
-        }
-        do { try outputs.save(result) } catch {
-            logger.error("could not save command output", metadata: ["command": "\(result.commandId)", "error": "\(error)"])
-        }
-        inv.state = result.state.isTerminal ? result.state : .failed
-        inv.accepted = true
-        inv.dispatched = true
-        inv.startedAt = inv.startedAt ?? result.startedAt
-        inv.finishedAt = result.finishedAt
-        inv.responseCode = result.responseCode
-        inv.plugins = result.plugins.map(Self.apiPlugin)
-        a.invocations[i] = inv
-        active[result.commandId] = a
-        markDirty(inv)
+        // Acknowledged in any case: if the invocation is already final (for example it timed out while
+        // the agent was away) there is nothing to change, but the agent may let the result go.
         pendingAcks.append((instanceId, result.commandId))
-        pump(result.commandId)
+        update(result.commandId, instanceId) { inv, _ in
+            guard !inv.state.isTerminal else { return false }
+            do { try outputs.save(result) } catch {
+                logger.error("could not save command output", metadata: ["command": "\(result.commandId)", "error": "\(error)"])
+            }
+            inv.state = result.state.isTerminal ? result.state : .failed
+            inv.accepted = true
+            inv.dispatched = true
+            inv.startedAt = inv.startedAt ?? result.startedAt
+            inv.finishedAt = result.finishedAt
+            inv.responseCode = result.responseCode
+            inv.plugins = result.plugins.map(Self.apiPlugin)
+            return true
+        }
+        scheduleFlush()
+    }
+
+    /// Changes one invocation of an unfinished command in place; if `change` says it changed anything,
+    /// the invocation is written and the command re-evaluated.
+    private func update(
+        _ commandId: String, _ instanceId: String, _ change: (inout InvocationRecord, CommandRecord) -> Bool
+    ) {
+        // Taken out of the table meanwhile, so the invocation array has one owner and is not copied.
+        guard var a = active.removeValue(forKey: commandId) else { return }
+        guard let i = a.index[instanceId], change(&a.invocations[i], a.command) else {
+            active[commandId] = a
+            return
+        }
+        markDirty(a.invocations[i])
+        active[commandId] = a
+        pump(commandId)
         scheduleFlush()
     }
 
@@ -165,30 +164,24 @@ actor Dispatcher {
 
     /// Cancels a command, or only its invocations on the given instances. Returns false if it is already final.
     func cancel(commandId: String, instanceIds: [String]?) -> Bool {
-        guard var a = active[commandId] else { return false }
+        guard var a = active.removeValue(forKey: commandId) else { return false }
         let only = instanceIds.map(Set.init)
         if only == nil { a.command.cancelRequested = true }
         let now = Date().timeIntervalSince1970
         for i in a.invocations.indices {
-            var inv = a.invocations[i]
-            if let only, !only.contains(inv.instanceId) { continue }
-            guard !inv.state.isTerminal else { continue }
-            if inv.dispatched && gateway.isConnected(inv.instanceId) {
-                inv.state = .cancelling
-                gateway.send(ChannelFrame(type: .cancel, commandId: commandId), to: inv.instanceId)
+            if let only, !only.contains(a.invocations[i].instanceId) { continue }
+            guard !a.invocations[i].state.isTerminal else { continue }
+            if a.invocations[i].dispatched && gateway.isConnected(a.invocations[i].instanceId) {
+                a.invocations[i].state = .cancelling
+                gateway.send(ChannelFrame(type: .cancel, commandId: commandId), to: a.invocations[i].instanceId)
             } else {
-                inv.state = .cancelled
-                inv.finishedAt = now
+                a.invocations[i].state = .cancelled
+                a.invocations[i].finishedAt = now
             }
-            a.invocations[i] = inv
-            markDirty(inv)
+            markDirty(a.invocations[i])
         }
-        if only != nil {
-            a.command.cancelRequested =
-                a.invocations.allSatisfy { $0.state.isTerminal || $0.state == .cancelling } || a.command.cancelRequested
-        }
-        active[commandId] = a
         dirtyCommands[commandId] = a.command
+        active[commandId] = a
         pump(commandId)
         scheduleFlush()
         return true
@@ -199,47 +192,32 @@ actor Dispatcher {
     /// Ends invocations whose delivery timeout passed and commands whose `ExpiresAfter` passed.
     func sweep(now: Double) {
         for id in Array(active.keys) {
-            guard var a = active[id] else { continue }
+            guard var a = active.removeValue(forKey: id) else { continue }
             var changed = false
-            for i in a.invocations.indices {
-                var inv = a.invocations[i]
-                guard !inv.state.isTerminal else { continue }
-                let expired: Bool
+            for i in a.invocations.indices where !a.invocations[i].state.isTerminal {
+                let inv = a.invocations[i]
+                let next: InvocationState?
                 if inv.state == .cancelling {
-                    expired = !gateway.isConnected(inv.instanceId) || now > a.command.expiresAfter
-                    if expired {
-                        inv.state = .cancelled
-                        inv.finishedAt = now
-                        a.invocations[i] = inv
-                        markDirty(inv)
-                        changed = true
-                    }
-                    continue
-                }
-                if inv.accepted {
+                    next = !gateway.isConnected(inv.instanceId) || now > a.command.expiresAfter ? .cancelled : nil
+                } else if inv.accepted {
                     // The agent enforces the execution timeout; this is the backstop for an agent that never returns.
-                    expired = now > a.command.expiresAfter + 30
+                    next = now > a.command.expiresAfter + 30 ? .deliveryTimedOut : nil
+                } else if now > a.command.deliveryDeadline {
+                    next = .deliveryTimedOut
+                } else if inv.dispatched && inv.state == .pending && !gateway.isConnected(inv.instanceId) {
+                    // Sent, but the node is away: Delayed until it returns or the delivery timeout passes.
+                    next = .delayed
                 } else {
-                    expired = now > a.command.deliveryDeadline
+                    next = nil
                 }
-                if expired {
-                    inv.state = .deliveryTimedOut
-                    inv.finishedAt = now
-                    a.invocations[i] = inv
-                    markDirty(inv)
-                    changed = true
-                } else if !inv.accepted && inv.dispatched && inv.state == .pending && !gateway.isConnected(inv.instanceId) {
-                    // Sent, but the node is away: shown as Delayed until it returns or the delivery timeout passes.
-                    inv.state = .delayed
-                    a.invocations[i] = inv
-                    markDirty(inv)
-                    changed = true
-                }
+                guard let next else { continue }
+                a.invocations[i].state = next
+                if next.isTerminal { a.invocations[i].finishedAt = now }
+                markDirty(a.invocations[i])
+                changed = true
             }
-            if changed {
-                active[id] = a
-                pump(id)
-            }
+            active[id] = a
+            if changed { pump(id) }
         }
         scheduleFlush()
     }
@@ -248,46 +226,41 @@ actor Dispatcher {
 
     /// Dispatches what MaxConcurrency allows, stops at MaxErrors, and updates the command's status.
     private func pump(_ commandId: String) {
-        guard var a = active[commandId] else { return }
+        guard var a = active.removeValue(forKey: commandId) else { return }
+        let before = a.command
         let now = Date().timeIntervalSince1970
-        let errors = a.invocations.filter(\.state.countsAsError).count
+        var errors = 0
+        var inFlight = 0
+        for inv in a.invocations {
+            if inv.state.countsAsError { errors += 1 }
+            if inv.dispatched && !inv.state.isTerminal { inFlight += 1 }
+        }
         if errors > a.errorThreshold {
             for i in a.invocations.indices where !a.invocations[i].dispatched && !a.invocations[i].state.isTerminal {
                 a.invocations[i].state = .terminated
                 a.invocations[i].finishedAt = now
                 markDirty(a.invocations[i])
             }
-        } else if !a.command.cancelRequested {
-            var inFlight = a.invocations.filter { $0.dispatched && !$0.state.isTerminal }.count
-            var toSend: [InvocationRecord] = []
+        } else if !a.command.cancelRequested && inFlight < a.concurrency {
             for i in a.invocations.indices where inFlight < a.concurrency {
                 guard !a.invocations[i].dispatched, !a.invocations[i].state.isTerminal else { continue }
                 a.invocations[i].dispatched = true
                 inFlight += 1
                 markDirty(a.invocations[i])
-                toSend.append(a.invocations[i])
+                send(a.invocations[i], of: a.command)
             }
-            for inv in toSend { send(inv, of: a.command) }
         }
         let state = CommandState.aggregate(
             a.invocations.map(\.state), errorThreshold: a.errorThreshold, cancelRequested: a.command.cancelRequested)
-        if state.status != a.command.status || state.details != a.command.statusDetails
-            || state.completedCount != a.command.completedCount || state.errorCount != a.command.errorCount
-        {
-            a.command.status = state.status
-            a.command.statusDetails = state.details
-            a.command.completedCount = state.completedCount
-            a.command.errorCount = state.errorCount
-            a.command.deliveryTimedOutCount = state.deliveryTimedOutCount
-        }
-        if dirtyCommands[commandId] != nil || a.command != active[commandId]?.command {
+        a.command.status = state.status
+        a.command.statusDetails = state.details
+        a.command.completedCount = state.completedCount
+        a.command.errorCount = state.errorCount
+        a.command.deliveryTimedOutCount = state.deliveryTimedOutCount
+        if dirtyCommands[commandId] != nil || a.command != before {
             dirtyCommands[commandId] = a.command
         }
-        if state.completedCount == a.invocations.count {
-            active[commandId] = nil
-        } else {
-            active[commandId] = a
-        }
+        if state.completedCount < a.invocations.count { active[commandId] = a }
     }
 
     private func send(_ inv: InvocationRecord, of command: CommandRecord) {

@@ -22,6 +22,20 @@ extension Store {
         }
     }
 
+    /// The instances of a region among `ids`, in no particular order.
+    public func instances(region: String, ids: [String]) async throws -> [ManagedInstance] {
+        guard !ids.isEmpty else { return [] }
+        return try await read { db in
+            var query: SQLQueryString = "SELECT * FROM instances WHERE region = \(bind: region) AND instance_id IN ("
+            for (n, id) in ids.enumerated() {
+                if n > 0 { query.appendLiteral(", ") }
+                query.appendInterpolation(bind: id)
+            }
+            query.appendLiteral(")")
+            return try await db.raw(query).all().map(Store.instance)
+        }
+    }
+
     public func instances(region: String) async throws -> [ManagedInstance] {
         try await read { db in
             try await db.raw("SELECT * FROM instances WHERE region = \(bind: region) ORDER BY instance_id").all().map(Store.instance)
