@@ -215,7 +215,7 @@ public actor AgentRuntime {
             try folder.writeOutbox(result)
             var entry = folder.journal(invocation.commandId) ?? .init(invocation: invocation, acceptedAt: result.startedAt, finished: true)
             entry.finished = true
-            try folder.writeJournal(entry)
+            try folder.writeJournal(entry, durable: false)
         } catch {
             logger.error("cannot write the outbox: \(error)")
         }

@@ -87,8 +87,10 @@ public struct StateFolder: Sendable {
         FileManager.default.contents(atPath: journalPath(commandId)).flatMap { try? JSONDecoder().decode(JournalEntry.self, from: $0) }
     }
 
-    func writeJournal(_ entry: JournalEntry) throws {
-        try AtomicFile.write(try JSONEncoder().encode(entry), to: journalPath(entry.invocation.commandId), mode: 0o600)
+    /// `durable: false` skips the disk flush: used when marking a run finished, because its result is
+    /// already durable in the outbox, and a lost mark only makes the agent report that result again.
+    func writeJournal(_ entry: JournalEntry, durable: Bool = true) throws {
+        try AtomicFile.write(try JSONEncoder().encode(entry), to: journalPath(entry.invocation.commandId), mode: 0o600, sync: durable)
     }
 
     func allJournal() -> [JournalEntry] {
@@ -131,7 +133,7 @@ public struct StateFolder: Sendable {
 
 /// Writes a file so that a crash leaves either the old or the new content: temporary file, fsync, rename.
 enum AtomicFile {
-    static func write(_ data: Data, to path: String, mode: mode_t) throws {
+    static func write(_ data: Data, to path: String, mode: mode_t, sync: Bool = true) throws {
         let tmp = "\(path).tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode)
         guard fd >= 0 else { throw AgentError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
@@ -147,7 +149,7 @@ enum AtomicFile {
                 off += n
             }
         }
-        ok = ok && fsync(fd) == 0
+        if sync { ok = ok && fsync(fd) == 0 }
         close(fd)
         guard ok, rename(tmp, path) == 0 else { throw AgentError("cannot write \(path)") }
     }

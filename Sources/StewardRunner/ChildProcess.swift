@@ -148,6 +148,7 @@ public enum ChildProcess {
         var timedOut = false
         var cancelled = false
         var buffer = [UInt8](repeating: 0, count: 65_536)
+        var idleWaits: UInt32 = 0
 
         while true {
             if !exited {
@@ -178,7 +179,9 @@ public enum ChildProcess {
                 }
             }
             if openFDs.isEmpty {
-                usleep(2_000)
+                // Both pipes are closed, so the exit is moments away: look again soon, then less often.
+                usleep(min(2_000, 50 << min(idleWaits, 6)))
+                idleWaits += 1
                 continue
             }
             var fds = openFDs.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
