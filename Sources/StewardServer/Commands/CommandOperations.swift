@@ -83,7 +83,6 @@ struct CommandOperations: Sendable {
         let now = ctx.nowSeconds
         let executionTimeout = plan.steps.map(\.executionTimeoutSeconds).max() ?? 3600
         let commandId = UUID().uuidString.lowercased()
-        let versionText = String(resolved.version.version)
         var command = CommandRecord(
             commandId: commandId, region: ctx.region, documentName: resolved.version.name,
             documentVersion: requestedVersion ?? "$DEFAULT", comment: comment, parameters: supplied,
@@ -92,7 +91,6 @@ struct CommandOperations: Sendable {
             maxConcurrency: maxConcurrency ?? "50", maxErrors: maxErrors ?? "0", status: "Pending", statusDetails: "Pending",
             targetCount: selected.count, completedCount: 0, errorCount: 0, deliveryTimedOutCount: 0, cancelRequested: false,
             plan: plan)
-        _ = versionText
         if selected.isEmpty {
             command.status = "Failed"
             command.statusDetails = "NoInstancesInTag"
