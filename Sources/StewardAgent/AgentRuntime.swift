@@ -34,6 +34,7 @@ public actor AgentRuntime {
     let folder: StateFolder
     let identity: StateFolder.Identity
     let signingKey: Curve25519.Signing.PrivateKey
+    let encryptionKey: Curve25519.KeyAgreement.PrivateKey
     /// The server's public key, pinned at registration.
     let serverKey: Curve25519.Signing.PublicKey
     let info: NodeInfo
@@ -51,6 +52,7 @@ public actor AgentRuntime {
         self.folder = try StateFolder(path: stateDir)
         self.identity = try folder.identity()
         self.signingKey = try folder.signingKey()
+        self.encryptionKey = try folder.encryptionKey()
         guard let pinned = Data(base64Encoded: identity.serverSigningKey),
             let serverKey = try? Curve25519.Signing.PublicKey(rawRepresentation: pinned)
         else { throw AgentError("\(stateDir)/identity.json holds no valid server key; register again") }
@@ -156,7 +158,11 @@ public actor AgentRuntime {
     func handle(_ frame: ChannelFrame) {
         switch frame.type {
         case .invoke:
-            if let invocation = frame.invocation { receive(invocation) }
+            if let sealed = frame.sealed {
+                receive(sealed)
+            } else {
+                refuse(nil, "unsealed: an invocation must arrive sealed to this agent")
+            }
         case .cancel:
             if let id = frame.commandId { running[id]?.cancel() }
         case .resultAck:
@@ -168,14 +174,54 @@ public actor AgentRuntime {
         }
     }
 
-    /// Takes an invocation exactly once: a duplicate is answered from the journal or outbox, never run again.
-    func receive(_ invocation: InvocationMessage) {
-        let id = invocation.commandId
-        guard invocation.instanceId == instanceId else {
-            send(ChannelFrame(type: .refused, commandId: id, reason: "addressed to \(invocation.instanceId), not \(instanceId)"))
+    /// Opens a sealed invocation: the server's signature, the addressee and freshness are checked first.
+    func receive(_ sealed: SealedEnvelope) {
+        let plaintext: Data
+        do {
+            plaintext = try sealed.open(as: instanceId, privateKey: encryptionKey, serverKey: serverKey)
+        } catch {
+            let code =
+                switch error {
+                case .badSignature: "signature"
+                case .wrongRecipient: "recipient"
+                case .undecryptable: "decrypt"
+                case .malformed: "malformed"
+                }
+            refuse(nil, "\(code): \(error)")
             return
         }
-        if let entry = folder.journal(id) {
+        guard let invocation = try? JSONDecoder().decode(InvocationMessage.self, from: plaintext) else {
+            refuse(nil, "malformed: the sealed message does not hold an invocation")
+            return
+        }
+        guard invocation.instanceId == instanceId else {
+            refuse(invocation.commandId, "recipient: the invocation is for \(invocation.instanceId), not \(instanceId)")
+            return
+        }
+        receive(invocation, nonce: sealed.nonce)
+    }
+
+    /// The reasons of the last refusals, newest last (also reported to the server and logged).
+    private(set) var refusals: [String] = []
+
+    private func refuse(_ commandId: String?, _ reason: String) {
+        refusals.append(reason)
+        if refusals.count > 100 { refusals.removeFirst() }
+        logger.warning("refused a message from the server", metadata: ["command": "\(commandId ?? "?")", "reason": "\(reason)"])
+        send(ChannelFrame(type: .refused, commandId: commandId, reason: reason))
+    }
+
+    /// Takes an invocation exactly once: a duplicate is answered from the journal or outbox, never run again;
+    /// the very same sealed message seen twice is a replay and is refused.
+    func receive(_ invocation: InvocationMessage, nonce: String) {
+        let id = invocation.commandId
+        if var entry = folder.journal(id) {
+            if entry.nonces.contains(nonce) {
+                refuse(id, "replayed: this sealed message was delivered before")
+                return
+            }
+            entry.nonces.append(nonce)
+            try? folder.writeJournal(entry, durable: false)
             if let result = folder.outboxResult(id) {
                 send(ChannelFrame(type: .result, result: result))
             } else if !entry.finished {
@@ -185,14 +231,13 @@ public actor AgentRuntime {
         }
         let now = Date().timeIntervalSince1970
         guard invocation.notAfter > now else {
-            send(ChannelFrame(type: .refused, commandId: id, reason: "the delivery timeout expired before the command arrived"))
+            refuse(id, "expired: the delivery timeout passed before the command arrived")
             return
         }
         do {
-            try folder.writeJournal(.init(invocation: invocation, acceptedAt: now, finished: false))
+            try folder.writeJournal(.init(invocation: invocation, acceptedAt: now, finished: false, nonces: [nonce]))
         } catch {
-            logger.error("cannot write the journal: \(error)")
-            send(ChannelFrame(type: .refused, commandId: id, reason: "the agent cannot write its journal: \(error)"))
+            refuse(id, "journal: the agent cannot write its journal: \(error)")
             return
         }
         send(ChannelFrame(type: .accepted, commandId: id))

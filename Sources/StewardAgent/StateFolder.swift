@@ -76,6 +76,8 @@ public struct StateFolder: Sendable {
         var invocation: InvocationMessage
         var acceptedAt: Double
         var finished: Bool
+        /// Nonces of the sealed messages that carried this invocation; one seen again is a replay.
+        var nonces: [String] = []
     }
 
     func journalPath(_ commandId: String) -> String { "\(path)/journal/\(safe(commandId)).json" }
@@ -123,9 +125,10 @@ public struct StateFolder: Sendable {
         unlink(outboxPath(commandId))
     }
 
-    /// Journal entries of finished runs whose results were acknowledged long ago are dropped.
+    /// Journal entries of finished runs are dropped once their delivery deadline has passed (a replay of
+    /// such a message is then refused as expired) and they are older than `age`.
     func pruneJournal(olderThan age: Double, now: Double) {
-        for entry in allJournal() where entry.finished && now - entry.acceptedAt > age {
+        for entry in allJournal() where entry.finished && now > entry.invocation.notAfter && now - entry.acceptedAt > age {
             if outboxResult(entry.invocation.commandId) == nil { unlink(journalPath(entry.invocation.commandId)) }
         }
     }

@@ -50,7 +50,7 @@ public struct StewardServer: Sendable {
 
         let gateway = AgentGateway()
         let outputs = OutputStore(root: folder.outputsPath)
-        let dispatcher = Dispatcher(store: store, outputs: outputs, gateway: gateway, logger: logger)
+        let dispatcher = Dispatcher(store: store, outputs: outputs, gateway: gateway, signingKey: serverKey, logger: logger)
         try await dispatcher.start()
         let pageKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("page-tokens".utf8), using: masterKey))
         let pager = Pager(tokens: PageToken(key: pageKey))

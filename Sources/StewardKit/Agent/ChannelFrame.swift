@@ -15,7 +15,7 @@ public struct ChannelFrame: Sendable, Codable {
         case welcome
         /// agent → server: node facts (host name, address, platform, agent version).
         case info
-        /// server → agent: run this invocation.
+        /// server → agent: run this invocation (sealed to the agent).
         case invoke
         /// agent → server: the invocation is in the journal and will run (or ran already).
         case accepted
@@ -36,21 +36,22 @@ public struct ChannelFrame: Sendable, Codable {
     public var instanceId: String?
     public var signature: String?
     public var info: NodeInfo?
-    public var invocation: InvocationMessage?
+    /// On `invoke`: the ``InvocationMessage``, sealed to the agent.
+    public var sealed: SealedEnvelope?
     public var commandId: String?
     public var result: InvocationResult?
     public var reason: String?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
-        invocation: InvocationMessage? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil
+        sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil
     ) {
         self.type = type
         self.nonce = nonce
         self.instanceId = instanceId
         self.signature = signature
         self.info = info
-        self.invocation = invocation
+        self.sealed = sealed
         self.commandId = commandId
         self.result = result
         self.reason = reason

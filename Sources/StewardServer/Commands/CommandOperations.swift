@@ -102,7 +102,9 @@ struct CommandOperations: Sendable {
                 accepted: false, requestedAt: now, startedAt: nil, finishedAt: nil, responseCode: -1, plugins: [])
         }
         try await store.insertCommand(command, invocations: invocations)
-        if !invocations.isEmpty { await dispatcher.submit(command, invocations) }
+        if !invocations.isEmpty {
+            await dispatcher.submit(command, invocations, keys: selected.map { ($0.instanceId, $0.encryptionKey) })
+        }
         return ["Command": commandJSON(command)]
     }
 

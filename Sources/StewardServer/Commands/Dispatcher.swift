@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import StewardKit
@@ -13,6 +14,8 @@ actor Dispatcher {
     let outputs: OutputStore
     let gateway: AgentGateway
     let logger: Logger
+    /// Signs every sealed message; agents pinned its public half at registration.
+    let signingKey: Curve25519.Signing.PrivateKey
 
     struct Active {
         var command: CommandRecord
@@ -27,8 +30,11 @@ actor Dispatcher {
     private var dirtyCommands: [String: CommandRecord] = [:]
     private var pendingAcks: [(instanceId: String, commandId: String)] = []
     private var flushing = false
+    /// The encryption key of each instance with unfinished work.
+    private var recipientKeys: [String: Curve25519.KeyAgreement.PublicKey] = [:]
 
-    init(store: Store, outputs: OutputStore, gateway: AgentGateway, logger: Logger) {
+    init(store: Store, outputs: OutputStore, gateway: AgentGateway, signingKey: Curve25519.Signing.PrivateKey, logger: Logger) {
+        self.signingKey = signingKey
         self.store = store
         self.outputs = outputs
         self.gateway = gateway
@@ -39,17 +45,29 @@ actor Dispatcher {
     func start() async throws {
         for command in try await store.unfinishedCommands() {
             let invocations = try await store.invocations(commandId: command.commandId)
+            let instances = try await store.instances(region: command.region, ids: invocations.map(\.instanceId))
+            learnKeys(instances.map { ($0.instanceId, $0.encryptionKey) })
             add(command, invocations)
         }
         for id in Array(active.keys) { pump(id) }
         scheduleFlush()
     }
 
-    /// Takes a command whose rows are already stored and starts sending it.
-    func submit(_ command: CommandRecord, _ invocations: [InvocationRecord]) {
+    /// Takes a command whose rows are already stored and starts sending it; `keys` are the targets'
+    /// encryption keys (base64), by instance id.
+    func submit(_ command: CommandRecord, _ invocations: [InvocationRecord], keys: [(String, String)]) {
+        learnKeys(keys)
         add(command, invocations)
         pump(command.commandId)
         scheduleFlush()
+    }
+
+    private func learnKeys(_ keys: [(String, String)]) {
+        for (id, text) in keys {
+            if let data = Data(base64Encoded: text), let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: data) {
+                recipientKeys[id] = key
+            }
+        }
     }
 
     private func add(_ command: CommandRecord, _ invocations: [InvocationRecord]) {
@@ -90,7 +108,14 @@ actor Dispatcher {
         }
     }
 
-    func refused(instanceId: String, commandId: String, reason: String) {
+    /// An agent refused a message. Only an expired invocation or one the agent could not journal ends here;
+    /// signature, addressee, decryption and replay refusals are security events, logged, and change nothing.
+    func refused(instanceId: String, commandId: String?, reason: String) {
+        logger.warning(
+            "agent refused a message", metadata: ["instance": "\(instanceId)", "command": "\(commandId ?? "?")", "reason": "\(reason)"])
+        refusals.append(.init(instanceId: instanceId, commandId: commandId, reason: reason, at: Date().timeIntervalSince1970))
+        if refusals.count > 1000 { refusals.removeFirst(refusals.count - 1000) }
+        guard let commandId, reason.hasPrefix("expired") || reason.hasPrefix("journal") else { return }
         update(commandId, instanceId) { inv, command in
             guard !inv.state.isTerminal else { return false }
             inv.state = reason.contains("expired") ? .deliveryTimedOut : .undeliverable
@@ -103,9 +128,17 @@ actor Dispatcher {
             ]
             return true
         }
-        logger.warning(
-            "agent refused an invocation", metadata: ["instance": "\(instanceId)", "command": "\(commandId)", "reason": "\(reason)"])
     }
+
+    /// A refusal an agent reported, kept (the last thousand) for operators and tests.
+    struct Refusal: Sendable, Equatable {
+        var instanceId: String
+        var commandId: String?
+        var reason: String
+        var at: Double
+    }
+
+    private(set) var refusals: [Refusal] = []
 
     func result(_ result: InvocationResult, from instanceId: String) {
         guard result.instanceId == instanceId else { return }
@@ -263,11 +296,24 @@ actor Dispatcher {
         if state.completedCount < a.invocations.count { active[commandId] = a }
     }
 
+    /// Seals the invocation to its agent and sends it, if the agent is connected (else it goes when the agent returns).
     private func send(_ inv: InvocationRecord, of command: CommandRecord) {
+        guard gateway.isConnected(inv.instanceId) else { return }
+        guard let key = recipientKeys[inv.instanceId] else {
+            logger.error("no encryption key for an instance; cannot send", metadata: ["instance": "\(inv.instanceId)"])
+            return
+        }
         let message = InvocationMessage(
             commandId: command.commandId, instanceId: inv.instanceId, documentName: command.documentName, plan: command.plan,
             notAfter: command.deliveryDeadline)
-        gateway.send(ChannelFrame(type: .invoke, invocation: message), to: inv.instanceId)
+        do {
+            let envelope = try SealedEnvelope.seal(
+                try JSONEncoder().encode(message), to: inv.instanceId, recipientKey: key, signingKey: signingKey,
+                now: Date().timeIntervalSince1970)
+            gateway.send(ChannelFrame(type: .invoke, sealed: envelope), to: inv.instanceId)
+        } catch {
+            logger.error("could not seal an invocation", metadata: ["instance": "\(inv.instanceId)", "error": "\(error)"])
+        }
     }
 
     private func markDirty(_ inv: InvocationRecord) {

@@ -119,9 +119,7 @@ struct AgentChannel: Sendable {
         case .accepted:
             if let id = frame.commandId { await dispatcher.accepted(instanceId: instanceId, commandId: id) }
         case .refused:
-            if let id = frame.commandId {
-                await dispatcher.refused(instanceId: instanceId, commandId: id, reason: frame.reason ?? "refused")
-            }
+            await dispatcher.refused(instanceId: instanceId, commandId: frame.commandId, reason: frame.reason ?? "refused")
         case .result:
             if let result = frame.result { await dispatcher.result(result, from: instanceId) }
         default:
