@@ -65,11 +65,11 @@ struct CommandOperations: Sendable {
             }
         case (nil, false), (.some([]), false):
             let expression = try TargetExpression(targets: targetPairs.map { ($0.key, $0.values) })
-            let fleet = try await store.instances(region: ctx.region)
-            let tags = try await store.tagsByResource(region: ctx.region, type: "ManagedInstance")
-            selected = fleet.filter { expression.matches(.init(instanceId: $0.instanceId, tags: tags[$0.instanceId] ?? [:])) }
+            let candidates = try await candidates(for: expression, region: ctx.region)
+            let tags = try await store.tags(region: ctx.region, type: "ManagedInstance", ids: candidates.map(\.instanceId))
+            selected = candidates.filter { expression.matches(.init(instanceId: $0.instanceId, tags: tags[$0.instanceId] ?? [:])) }
             if case .instanceIds(let ids) = expression.clauses.first, expression.clauses.count == 1 {
-                let known = Set(fleet.map(\.instanceId))
+                let known = Set(candidates.map(\.instanceId))
                 if let unknown = ids.sorted().first(where: { !known.contains($0) }) {
                     throw AWSError("InvalidInstanceId", "Instance Id \(unknown) is not valid or is not registered.")
                 }
@@ -106,6 +106,21 @@ struct CommandOperations: Sendable {
             await dispatcher.submit(command, invocations, keys: selected.map { ($0.instanceId, $0.encryptionKey) })
         }
         return ["Command": commandJSON(command)]
+    }
+
+    /// The instances a target expression may match, narrowed by its most selective clause so a large
+    /// fleet is not read whole for a command to a few nodes.
+    func candidates(for expression: TargetExpression, region: String) async throws -> [ManagedInstance] {
+        for clause in expression.clauses {
+            if case .instanceIds(let ids) = clause { return try await store.instances(region: region, ids: ids.sorted()) }
+        }
+        for clause in expression.clauses {
+            if case .tag(let key, let values) = clause {
+                let ids = try await store.taggedResources(region: region, type: "ManagedInstance", key: key, values: values.sorted())
+                return try await store.instances(region: region, ids: ids)
+            }
+        }
+        return try await store.instances(region: region)
     }
 
     // MARK: Listing

@@ -66,7 +66,8 @@ extension Store {
                 "CREATE INDEX invocations_instance ON invocations (instance_id, state)",
                 "CREATE INDEX invocations_state ON invocations (state)",
             ]
-        )
+        ),
+        (2, ["CREATE INDEX tags_by_value ON tags (region, resource_type, tag_key, tag_value)"]),
     ]
 
     func migrate() async throws {

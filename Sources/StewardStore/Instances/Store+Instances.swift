@@ -26,13 +26,17 @@ extension Store {
     public func instances(region: String, ids: [String]) async throws -> [ManagedInstance] {
         guard !ids.isEmpty else { return [] }
         return try await read { db in
-            var query: SQLQueryString = "SELECT * FROM instances WHERE region = \(bind: region) AND instance_id IN ("
-            for (n, id) in ids.enumerated() {
-                if n > 0 { query.appendLiteral(", ") }
-                query.appendInterpolation(bind: id)
+            var found: [ManagedInstance] = []
+            for chunk in ids.chunked(into: 500) {
+                var query: SQLQueryString = "SELECT * FROM instances WHERE region = \(bind: region) AND instance_id IN ("
+                for (n, id) in chunk.enumerated() {
+                    if n > 0 { query.appendLiteral(", ") }
+                    query.appendInterpolation(bind: id)
+                }
+                query.appendLiteral(") ORDER BY instance_id")
+                found += try await db.raw(query).all().map(Store.instance)
             }
-            query.appendLiteral(")")
-            return try await db.raw(query).all().map(Store.instance)
+            return found
         }
     }
 

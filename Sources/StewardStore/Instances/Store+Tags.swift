@@ -51,6 +51,42 @@ extension Store {
         ).all().map { Tag(key: try $0.string("tag_key"), value: try $0.string("tag_value")) }
     }
 
+    /// The tags of the given resources, by resource id.
+    public func tags(region: String, type: String, ids: [String]) async throws -> [String: [String: String]] {
+        guard !ids.isEmpty else { return [:] }
+        return try await read { db in
+            var out: [String: [String: String]] = [:]
+            for chunk in ids.chunked(into: 500) {
+                var query: SQLQueryString =
+                    "SELECT resource_id, tag_key, tag_value FROM tags WHERE region = \(bind: region) AND resource_type = \(bind: type) AND resource_id IN ("
+                for (n, id) in chunk.enumerated() {
+                    if n > 0 { query.appendLiteral(", ") }
+                    query.appendInterpolation(bind: id)
+                }
+                query.appendLiteral(")")
+                for row in try await db.raw(query).all() {
+                    out[try row.string("resource_id"), default: [:]][try row.string("tag_key")] = try row.string("tag_value")
+                }
+            }
+            return out
+        }
+    }
+
+    /// The resources of a type that carry `key` with one of `values`.
+    public func taggedResources(region: String, type: String, key: String, values: [String]) async throws -> [String] {
+        guard !values.isEmpty else { return [] }
+        return try await read { db in
+            var query: SQLQueryString =
+                "SELECT resource_id FROM tags WHERE region = \(bind: region) AND resource_type = \(bind: type) AND tag_key = \(bind: key) AND tag_value IN ("
+            for (n, value) in values.enumerated() {
+                if n > 0 { query.appendLiteral(", ") }
+                query.appendInterpolation(bind: value)
+            }
+            query.appendLiteral(") ORDER BY resource_id")
+            return try await db.raw(query).all().map { try $0.string("resource_id") }
+        }
+    }
+
     /// All tags of one resource type in a region, by resource id.
     public func tagsByResource(region: String, type: String) async throws -> [String: [String: String]] {
         try await read { db in
