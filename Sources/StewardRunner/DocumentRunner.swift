@@ -115,8 +115,9 @@ public struct DocumentRunner: Sendable {
         case .string(let s)?: script = s
         default: return failed("runCommand is missing or is not a list of strings.\n")
         }
-        let stepFolder = "\(context.workFolder)/\(index)-\(sanitize(step.name))"
-        let scriptPath = "\(stepFolder)/_script.sh"
+        // One folder a run; each step's script sits in it, and it is the default working directory.
+        let stepFolder = context.workFolder
+        let scriptPath = "\(stepFolder)/\(index)-\(sanitize(step.name)).sh"
         do {
             try FileManager.default.createDirectory(atPath: stepFolder, withIntermediateDirectories: true)
             try Data((script + "\n").utf8).write(to: URL(fileURLWithPath: scriptPath))

@@ -49,7 +49,7 @@ public struct StewardServer: Sendable {
         try await store.markAllConnectionLost()
 
         let gateway = AgentGateway()
-        let outputs = OutputStore(root: folder.outputsPath)
+        let outputs = OutputStore(root: folder.outputsPath, store: store)
         let dispatcher = Dispatcher(store: store, outputs: outputs, gateway: gateway, signingKey: serverKey, logger: logger)
         try await dispatcher.start()
         let pageKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("page-tokens".utf8), using: masterKey))
@@ -69,8 +69,9 @@ public struct StewardServer: Sendable {
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.post("/") { request, context in await api.respond(request, context: context) }
         router.get("/outputs/:command/:instance/:plugin/:stream") { request, context -> Response in
+            let identity: SigV4Verifier.Identity
             do {
-                _ = try await verifier.verify(
+                identity = try await verifier.verify(
                     method: "GET", path: request.uri.path, query: request.uri.query ?? "", authority: request.head.authority,
                     headers: request.headers, body: [], now: Date())
             } catch let error as AWSError {
@@ -78,9 +79,9 @@ public struct StewardServer: Sendable {
             }
             let p = context.parameters
             guard
-                let data = outputs.read(
-                    commandId: p.get("command") ?? "", instanceId: p.get("instance") ?? "", plugin: p.get("plugin") ?? "",
-                    stream: p.get("stream") ?? "")
+                let data = try await outputs.read(
+                    region: identity.region, commandId: p.get("command") ?? "", instanceId: p.get("instance") ?? "",
+                    plugin: p.get("plugin") ?? "", stream: p.get("stream") ?? "")
             else { return Response(status: .notFound) }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,9 +1,12 @@
 import Foundation
 import StewardKit
+import StewardStore
 
-/// Full command output, kept as files in the data folder: `outputs/<command>/<instance>/<plugin>/stdout|stderr`.
+/// Full command output. What fits the API limits lives in the invocation's row; longer output is kept
+/// whole as files in the data folder: `outputs/<command>/<instance>/<plugin>/stdout|stderr`.
 struct OutputStore: Sendable {
     let root: String
+    let store: Store
 
     static func pluginFolder(_ name: String) -> String {
         String(name.map { $0 == ":" ? "_" : ($0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_") })
@@ -13,26 +16,33 @@ struct OutputStore: Sendable {
         "\(root)/\(commandId)/\(instanceId)/\(Self.pluginFolder(plugin))"
     }
 
-    /// Writes every plugin's full output; called before the result is acknowledged to the agent.
+    /// Writes the full output of every plugin whose output the API fields cut; called before the
+    /// result is acknowledged to the agent.
     func save(_ result: InvocationResult) throws {
-        for plugin in result.plugins where !plugin.stdout.isEmpty || !plugin.stderr.isEmpty {
+        for plugin in result.plugins where plugin.stdout.count > 24_000 || plugin.stderr.count > 8_000 {
             let dir = folder(commandId: result.commandId, instanceId: result.instanceId, plugin: plugin.name)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            // An empty stream has no file; reading it gives empty text.
-            if !plugin.stdout.isEmpty { try Data(plugin.stdout.utf8).write(to: URL(fileURLWithPath: "\(dir)/stdout")) }
-            if !plugin.stderr.isEmpty { try Data(plugin.stderr.utf8).write(to: URL(fileURLWithPath: "\(dir)/stderr")) }
+            try Data(plugin.stdout.utf8).write(to: URL(fileURLWithPath: "\(dir)/stdout"))
+            try Data(plugin.stderr.utf8).write(to: URL(fileURLWithPath: "\(dir)/stderr"))
         }
     }
 
-    /// Reads one stream; the path parts come from a URL, so they are checked before use.
-    func read(commandId: String, instanceId: String, plugin: String, stream: String) -> Data? {
+    /// Reads one stream: from its file if the output was long, else from the invocation's row.
+    /// The path parts come from a URL, so they are checked before use.
+    func read(region: String, commandId: String, instanceId: String, plugin: String, stream: String) async throws -> Data? {
         for part in [commandId, instanceId, plugin] where part.isEmpty || part.contains("/") || part.hasPrefix(".") {
             return nil
         }
         guard stream == "stdout" || stream == "stderr" else { return nil }
-        let dir = "\(root)/\(commandId)/\(instanceId)/\(Self.pluginFolder(plugin))"
-        if let data = FileManager.default.contents(atPath: "\(dir)/\(stream)") { return data }
-        return FileManager.default.fileExists(atPath: dir) ? Data() : nil
+        guard let invocation = try await store.invocation(commandId: commandId, instanceId: instanceId), invocation.region == region,
+            let p = invocation.plugins.first(where: { Self.pluginFolder($0.name) == plugin })
+        else { return nil }
+        if let data = FileManager.default.contents(
+            atPath: "\(folder(commandId: commandId, instanceId: instanceId, plugin: p.name))/\(stream)")
+        {
+            return data
+        }
+        return Data((stream == "stdout" ? p.stdout : p.stderr).utf8)
     }
 
     func url(base: String, commandId: String, instanceId: String, plugin: String, stream: String) -> String {
