@@ -21,16 +21,7 @@ extension Store {
                 """
             ).run()
             for chunk in invocations.chunked(into: 100) {
-                var query = SQLQueryString(
-                    "INSERT INTO invocations (command_id, instance_id, region, position, instance_name, state, dispatched, accepted, requested_at, started_at, finished_at, response_code, plugins) VALUES "
-                )
-                for (n, i) in chunk.enumerated() {
-                    if n > 0 { query.appendLiteral(", ") }
-                    query.appendInterpolation(
-                        "(\(bind: i.commandId), \(bind: i.instanceId), \(bind: i.region), \(bind: i.position), \(bind: i.instanceName), \(bind: i.state.rawValue), \(bind: i.dispatched ? 1 : 0), \(bind: i.accepted ? 1 : 0), \(bind: i.requestedAt), \(bind: i.startedAt), \(bind: i.finishedAt), \(bind: i.responseCode), \(bind: Columns.json(i.plugins)))"
-                            as SQLQueryString)
-                }
-                try await db.raw(query).run()
+                try await db.raw(Store.invocationRows(chunk)).run()
             }
         }
     }
@@ -39,15 +30,16 @@ extension Store {
     public func saveProgress(invocations: [InvocationRecord], commands: [CommandRecord]) async throws {
         guard !invocations.isEmpty || !commands.isEmpty else { return }
         try await write { db in
-            for i in invocations {
-                try await db.raw(
+            // One statement per hundred rows: a row at a time costs a thread hop per row on SQLite.
+            for chunk in invocations.chunked(into: 100) {
+                var query = Store.invocationRows(chunk)
+                query.appendLiteral(
                     """
-                    UPDATE invocations SET state = \(bind: i.state.rawValue), dispatched = \(bind: i.dispatched ? 1 : 0),
-                        accepted = \(bind: i.accepted ? 1 : 0), started_at = \(bind: i.startedAt), finished_at = \(bind: i.finishedAt),
-                        response_code = \(bind: i.responseCode), plugins = \(bind: Columns.json(i.plugins))
-                    WHERE command_id = \(bind: i.commandId) AND instance_id = \(bind: i.instanceId)
-                    """
-                ).run()
+                     ON CONFLICT (command_id, instance_id) DO UPDATE SET state = excluded.state, dispatched = excluded.dispatched,
+                        accepted = excluded.accepted, started_at = excluded.started_at, finished_at = excluded.finished_at,
+                        response_code = excluded.response_code, plugins = excluded.plugins
+                    """)
+                try await db.raw(query).run()
             }
             for c in commands {
                 try await db.raw(
@@ -61,6 +53,20 @@ extension Store {
                 ).run()
             }
         }
+    }
+
+    /// `INSERT INTO invocations ... VALUES` with one row per invocation.
+    static func invocationRows(_ rows: ArraySlice<InvocationRecord>) -> SQLQueryString {
+        var query = SQLQueryString(
+            "INSERT INTO invocations (command_id, instance_id, region, position, instance_name, state, dispatched, accepted, requested_at, started_at, finished_at, response_code, plugins) VALUES "
+        )
+        for (n, i) in rows.enumerated() {
+            if n > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(
+                "(\(bind: i.commandId), \(bind: i.instanceId), \(bind: i.region), \(bind: i.position), \(bind: i.instanceName), \(bind: i.state.rawValue), \(bind: i.dispatched ? 1 : 0), \(bind: i.accepted ? 1 : 0), \(bind: i.requestedAt), \(bind: i.startedAt), \(bind: i.finishedAt), \(bind: i.responseCode), \(bind: Columns.json(i.plugins)))"
+                    as SQLQueryString)
+        }
+        return query
     }
 
     public func command(id: String) async throws -> CommandRecord? {
