@@ -63,6 +63,8 @@ public struct StewardServer: Sendable {
         DocumentOperations(store: store, catalog: catalog, pager: pager).register(into: &operations)
         CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager).register(
             into: &operations)
+        let vault = ParameterVault(store: store, box: SecretBox(key: masterKey), accountId: configuration.accountId)
+        ParameterOperations(store: store, vault: vault, pager: pager).register(into: &operations)
         let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
 
         let router = Router()

@@ -226,3 +226,39 @@ public struct InvocationRecord: Sendable, Hashable {
         self.plugins = plugins
     }
 }
+
+/// One version of a Parameter Store parameter. A SecureString's `value` is its sealed form, never plain text.
+public struct ParameterVersion: Sendable, Hashable {
+    public var region: String
+    public var name: String
+    public var version: Int
+    public var type: String
+    public var value: String
+    public var keyId: String?
+    public var description: String?
+    public var allowedPattern: String?
+    public var tier: String
+    public var dataType: String
+    public var lastModified: Double
+    public var lastModifiedUser: String
+    public var labels: [String]
+
+    public init(
+        region: String, name: String, version: Int, type: String, value: String, keyId: String?, description: String?,
+        allowedPattern: String?, tier: String, dataType: String, lastModified: Double, lastModifiedUser: String, labels: [String]
+    ) {
+        self.region = region
+        self.name = name
+        self.version = version
+        self.type = type
+        self.value = value
+        self.keyId = keyId
+        self.description = description
+        self.allowedPattern = allowedPattern
+        self.tier = tier
+        self.dataType = dataType
+        self.lastModified = lastModified
+        self.lastModifiedUser = lastModifiedUser
+        self.labels = labels
+    }
+}

@@ -186,6 +186,10 @@ struct InstanceOperations: Sendable {
             guard try await store.documentHead(region: ctx.region, name: id) != nil else {
                 throw AWSError("InvalidResourceId", "The resource ID \(id) is not valid. Verify the ID and try again.")
             }
+        case "Parameter":
+            guard !(try await store.parameterVersions(region: ctx.region, name: id).isEmpty) else {
+                throw AWSError("InvalidResourceId", "The resource ID \(id) is not valid. Verify the ID and try again.")
+            }
         default:
             throw AWSError("InvalidResourceType", "Tags on \(type) resources are not supported yet.")
         }

@@ -68,6 +68,23 @@ extension Store {
             ]
         ),
         (2, ["CREATE INDEX tags_by_value ON tags (region, resource_type, tag_key, tag_value)"]),
+        (
+            3,
+            [
+                """
+                CREATE TABLE parameters (
+                    region TEXT NOT NULL, name TEXT NOT NULL, version BIGINT NOT NULL, type TEXT NOT NULL, value TEXT NOT NULL,
+                    key_id TEXT, description TEXT, allowed_pattern TEXT, tier TEXT NOT NULL, data_type TEXT NOT NULL,
+                    last_modified DOUBLE PRECISION NOT NULL, last_modified_user TEXT NOT NULL, labels TEXT NOT NULL,
+                    PRIMARY KEY (region, name, version))
+                """,
+                """
+                CREATE TABLE kms_keys (
+                    region TEXT NOT NULL, key_id TEXT NOT NULL, alias TEXT, material_sealed TEXT NOT NULL,
+                    created DOUBLE PRECISION NOT NULL, PRIMARY KEY (region, key_id))
+                """,
+            ]
+        ),
     ]
 
     func migrate() async throws {

@@ -1,0 +1,114 @@
+import Crypto
+import Foundation
+import StewardKit
+import StewardStore
+import Synchronization
+
+/// Envelope encryption for SecureString values under KMS-style keys.
+///
+/// Each value is encrypted with its own data key (AES-GCM); the data key is wrapped by the named key,
+/// and the named key's material is sealed under the master key. Plain values exist only in memory.
+final class ParameterVault: Sendable {
+    static let defaultAlias = "alias/aws/ssm"
+
+    let store: Store
+    let box: SecretBox
+    let accountId: String
+    private let cache = Mutex<[String: SymmetricKey]>([:])
+    private let defaults = Mutex<[String: Key]>([:])
+
+    init(store: Store, box: SecretBox, accountId: String) {
+        self.store = store
+        self.box = box
+        self.accountId = accountId
+    }
+
+    struct Key: Sendable {
+        var id: String
+        var alias: String?
+        var material: SymmetricKey
+    }
+
+    /// The key a `KeyId` names: nil or `alias/aws/ssm` for the default, an alias, a key id, or an ARN of either.
+    func key(region: String, named keyId: String?) async throws -> Key {
+        var name = keyId ?? Self.defaultAlias
+        if name.hasPrefix("arn:") {
+            let parts = name.split(separator: ":", maxSplits: 5, omittingEmptySubsequences: false)
+            guard parts.count == 6, parts[2] == "kms" else {
+                throw AWSError("InvalidKeyId", "The KeyId \(name) is not a valid KMS key ARN.")
+            }
+            name = String(parts[5]).replacingOccurrences(of: "key/", with: "")
+        }
+        if name == Self.defaultAlias {
+            if let known = defaults.withLock({ $0[region] }) { return known }
+            let row = try await store.insertKMSKey(
+                region: region,
+                key: .init(
+                    keyId: UUID().uuidString.lowercased(), alias: Self.defaultAlias, materialSealed: try sealNewMaterial(),
+                    created: Date().timeIntervalSince1970))
+            let key = try unwrap(row)
+            defaults.withLock { $0[region] = key }
+            return key
+        }
+        let rows = try await store.kmsKeys(region: region)
+        guard let row = rows.first(where: { $0.keyId == name || $0.alias == name }) else {
+            throw AWSError("InvalidKeyId", "The KeyId \(keyId ?? name) is not a key in this region.")
+        }
+        return try unwrap(row)
+    }
+
+    /// Creates a customer key, optionally with an alias (`alias/...`).
+    func createKey(region: String, alias: String?) async throws -> Key {
+        if let alias {
+            guard alias.hasPrefix("alias/"), !alias.hasPrefix("alias/aws/"), alias.count > 6 else {
+                throw AWSError.validation("An alias must start with alias/ and may not use the alias/aws/ prefix.")
+            }
+            if try await store.kmsKeys(region: region).contains(where: { $0.alias == alias }) {
+                throw AWSError("AlreadyExistsException", "The alias \(alias) exists already.")
+            }
+        }
+        let row = try await store.insertKMSKey(
+            region: region,
+            key: .init(
+                keyId: UUID().uuidString.lowercased(), alias: alias, materialSealed: try sealNewMaterial(),
+                created: Date().timeIntervalSince1970))
+        return try unwrap(row)
+    }
+
+    func arn(region: String, keyId: String) -> String { "arn:aws:kms:\(region):\(accountId):key/\(keyId)" }
+
+    private func sealNewMaterial() throws -> String {
+        try box.seal(SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() })
+    }
+
+    private func unwrap(_ row: Store.KeyRow) throws -> Key {
+        if let cached = cache.withLock({ $0[row.keyId] }) { return Key(id: row.keyId, alias: row.alias, material: cached) }
+        guard let raw = Data(base64Encoded: try box.open(row.materialSealed)) else { throw AWSError.internalError("A key is damaged.") }
+        let material = SymmetricKey(data: raw)
+        cache.withLock { $0[row.keyId] = material }
+        return Key(id: row.keyId, alias: row.alias, material: material)
+    }
+
+    /// The sealed form of a value: `v1.<key id>.<wrapped data key>.<ciphertext>`, base64 parts.
+    func seal(_ value: String, with key: Key) throws -> String {
+        let dataKey = SymmetricKey(size: .bits256)
+        let wrapped = try AES.GCM.seal(dataKey.withUnsafeBytes { Data($0) }, using: key.material).combined!
+        let ciphertext = try AES.GCM.seal(Data(value.utf8), using: dataKey).combined!
+        return "v1.\(key.id).\(wrapped.base64EncodedString()).\(ciphertext.base64EncodedString())"
+    }
+
+    func open(_ sealed: String, region: String) async throws -> String {
+        let parts = sealed.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, parts[0] == "v1", let wrapped = Data(base64Encoded: parts[2]),
+            let ciphertext = Data(base64Encoded: parts[3])
+        else { throw AWSError.internalError("A SecureString value is damaged.") }
+        let key = try await key(region: region, named: parts[1])
+        let dataKey = SymmetricKey(data: try AES.GCM.open(AES.GCM.SealedBox(combined: wrapped), using: key.material))
+        return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: ciphertext), using: dataKey), as: UTF8.self)
+    }
+
+    /// What the API shows for a SecureString read without decryption: the ciphertext, base64.
+    static func ciphertext(_ sealed: String) -> String {
+        Data(sealed.utf8).base64EncodedString()
+    }
+}
