@@ -245,10 +245,11 @@ public actor AgentRuntime {
     }
 
     func execute(_ invocation: InvocationMessage) async {
-        let context = DocumentRunner.Context(
+        var context = DocumentRunner.Context(
             commandId: invocation.commandId, instanceId: instanceId, region: identity.region, platformType: info.platformType,
             platformName: info.platformName, platformVersion: info.platformVersion,
             workFolder: "\(folder.path)/runs/\(folder.safe(invocation.commandId))")
+        context.secrets = invocation.secrets
         await slots.acquire()
         let result = await DocumentRunner().run(invocation.plan, context: context)
         await slots.release()

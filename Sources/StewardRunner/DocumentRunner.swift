@@ -23,6 +23,8 @@ public struct DocumentRunner: Sendable {
         /// A folder for this run's scripts and default working directory.
         public var workFolder: String
         public var outputLimit: Int
+        /// Values replaced by `****` in every step's output.
+        public var secrets: [String] = []
 
         public init(
             commandId: String, instanceId: String, region: String, platformType: String = "Linux",
@@ -151,6 +153,10 @@ public struct DocumentRunner: Sendable {
         }
         var stdout = String(decoding: outcome.stdout, as: UTF8.self)
         var stderr = String(decoding: outcome.stderr, as: UTF8.self)
+        for secret in context.secrets where !secret.isEmpty {
+            stdout = stdout.replacing(secret, with: "****")
+            stderr = stderr.replacing(secret, with: "****")
+        }
         if outcome.stdoutTruncated { stdout += "\n--output truncated--" }
         if outcome.stderrTruncated { stderr += "\n--output truncated--" }
         let finished = Date().timeIntervalSince1970

@@ -50,10 +50,15 @@ public struct StewardServer: Sendable {
 
         let gateway = AgentGateway()
         let outputs = OutputStore(root: folder.outputsPath, store: store)
-        let dispatcher = Dispatcher(store: store, outputs: outputs, gateway: gateway, signingKey: serverKey, logger: logger)
-        try await dispatcher.start()
         let pageKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("page-tokens".utf8), using: masterKey))
         let pager = Pager(tokens: PageToken(key: pageKey))
+        let vault = ParameterVault(store: store, box: SecretBox(key: masterKey), accountId: configuration.accountId)
+        let parameters = ParameterOperations(store: store, vault: vault, pager: pager)
+        let references = ParameterReferences(parameters: parameters)
+        let dispatcher = Dispatcher(
+            store: store, outputs: outputs, gateway: gateway, signingKey: serverKey,
+            resolve: { plan, region throws(AWSError) in try await references.resolve(plan, region: region) }, logger: logger)
+        try await dispatcher.start()
         let keys = AccessKeys(store: store, box: SecretBox(key: masterKey))
         let verifier = SigV4Verifier(keys: keys)
         let catalog = DocumentCatalog(store: store)
@@ -63,8 +68,7 @@ public struct StewardServer: Sendable {
         DocumentOperations(store: store, catalog: catalog, pager: pager).register(into: &operations)
         CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager).register(
             into: &operations)
-        let vault = ParameterVault(store: store, box: SecretBox(key: masterKey), accountId: configuration.accountId)
-        ParameterOperations(store: store, vault: vault, pager: pager).register(into: &operations)
+        parameters.register(into: &operations)
         let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
 
         let router = Router()

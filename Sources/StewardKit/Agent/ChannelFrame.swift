@@ -108,13 +108,16 @@ public struct InvocationMessage: Sendable, Codable, Hashable {
     public var plan: RunPlan
     /// Epoch seconds after which the agent must not start the invocation (the delivery timeout).
     public var notAfter: Double
+    /// SecureString values the plan uses; the agent masks them in output before it leaves the node.
+    public var secrets: [String]
 
-    public init(commandId: String, instanceId: String, documentName: String, plan: RunPlan, notAfter: Double) {
+    public init(commandId: String, instanceId: String, documentName: String, plan: RunPlan, notAfter: Double, secrets: [String] = []) {
         self.commandId = commandId
         self.instanceId = instanceId
         self.documentName = documentName
         self.plan = plan
         self.notAfter = notAfter
+        self.secrets = secrets
     }
 }
 

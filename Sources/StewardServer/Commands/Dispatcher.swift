@@ -23,7 +23,16 @@ actor Dispatcher {
         var index: [String: Int]
         var concurrency: Int
         var errorThreshold: Int
+        /// The plan with Parameter Store references resolved: in memory only, never stored.
+        var plan: RunPlan
+        var secrets: [String]
+        /// Why the references could not be resolved; every invocation then fails with it.
+        var failure: String?
     }
+
+    /// Resolves Parameter Store references in a plan for a region.
+    typealias Resolver = @Sendable (RunPlan, String) async throws(AWSError) -> ParameterReferences.Resolved
+    let resolve: Resolver
 
     private var active: [String: Active] = [:]
     private var dirtyInvocations: [String: InvocationRecord] = [:]
@@ -33,7 +42,11 @@ actor Dispatcher {
     /// The encryption key of each instance with unfinished work.
     private var recipientKeys: [String: Curve25519.KeyAgreement.PublicKey] = [:]
 
-    init(store: Store, outputs: OutputStore, gateway: AgentGateway, signingKey: Curve25519.Signing.PrivateKey, logger: Logger) {
+    init(
+        store: Store, outputs: OutputStore, gateway: AgentGateway, signingKey: Curve25519.Signing.PrivateKey,
+        resolve: @escaping Resolver, logger: Logger
+    ) {
+        self.resolve = resolve
         self.signingKey = signingKey
         self.store = store
         self.outputs = outputs
@@ -47,7 +60,7 @@ actor Dispatcher {
             let invocations = try await store.invocations(commandId: command.commandId)
             let instances = try await store.instances(region: command.region, ids: invocations.map(\.instanceId))
             learnKeys(instances.map { ($0.instanceId, $0.encryptionKey) })
-            add(command, invocations)
+            await add(command, invocations)
         }
         for id in Array(active.keys) { pump(id) }
         scheduleFlush()
@@ -55,9 +68,9 @@ actor Dispatcher {
 
     /// Takes a command whose rows are already stored and starts sending it; `keys` are the targets'
     /// encryption keys (base64), by instance id.
-    func submit(_ command: CommandRecord, _ invocations: [InvocationRecord], keys: [(String, String)]) {
+    func submit(_ command: CommandRecord, _ invocations: [InvocationRecord], keys: [(String, String)]) async {
         learnKeys(keys)
-        add(command, invocations)
+        await add(command, invocations)
         pump(command.commandId)
         scheduleFlush()
     }
@@ -70,7 +83,17 @@ actor Dispatcher {
         }
     }
 
-    private func add(_ command: CommandRecord, _ invocations: [InvocationRecord]) {
+    private func add(_ command: CommandRecord, _ invocations: [InvocationRecord]) async {
+        var plan = command.plan
+        var secrets: [String] = []
+        var failure: String?
+        do {
+            let resolved = try await resolve(command.plan, command.region)
+            plan = resolved.plan
+            secrets = resolved.secrets
+        } catch {
+            failure = error.message
+        }
         let sorted = invocations.sorted { $0.position < $1.position }
         let targets = sorted.count
         let concurrency = (try? RateLimit.parseConcurrency(command.maxConcurrency))?.concurrency(targets: targets) ?? 50
@@ -78,7 +101,8 @@ actor Dispatcher {
         var index: [String: Int] = [:]
         for (i, inv) in sorted.enumerated() { index[inv.instanceId] = i }
         active[command.commandId] = Active(
-            command: command, invocations: sorted, index: index, concurrency: concurrency, errorThreshold: threshold)
+            command: command, invocations: sorted, index: index, concurrency: concurrency, errorThreshold: threshold, plan: plan,
+            secrets: secrets, failure: failure)
     }
 
     // MARK: Events from agents
@@ -91,7 +115,7 @@ actor Dispatcher {
             if inv.state == .cancelling {
                 gateway.send(ChannelFrame(type: .cancel, commandId: inv.commandId), to: instanceId)
             } else {
-                send(inv, of: a.command)
+                send(inv, of: a)
             }
         }
     }
@@ -278,9 +302,21 @@ actor Dispatcher {
             for i in a.invocations.indices where inFlight < a.concurrency {
                 guard !a.invocations[i].dispatched, !a.invocations[i].state.isTerminal else { continue }
                 a.invocations[i].dispatched = true
+                if let failure = a.failure {
+                    let step = a.command.plan.steps.first
+                    a.invocations[i].state = .failed
+                    a.invocations[i].finishedAt = now
+                    a.invocations[i].plugins = [
+                        PluginResult(
+                            name: step?.name ?? "", action: step?.action ?? "", status: "Failed", statusDetails: "Failed",
+                            responseCode: -1, startedAt: nil, finishedAt: now, stdout: "", stderr: failure)
+                    ]
+                    markDirty(a.invocations[i])
+                    continue
+                }
                 inFlight += 1
                 markDirty(a.invocations[i])
-                send(a.invocations[i], of: a.command)
+                send(a.invocations[i], of: a)
             }
         }
         let state = CommandState.aggregate(
@@ -297,15 +333,16 @@ actor Dispatcher {
     }
 
     /// Seals the invocation to its agent and sends it, if the agent is connected (else it goes when the agent returns).
-    private func send(_ inv: InvocationRecord, of command: CommandRecord) {
+    private func send(_ inv: InvocationRecord, of active: Active) {
+        let command = active.command
         guard gateway.isConnected(inv.instanceId) else { return }
         guard let key = recipientKeys[inv.instanceId] else {
             logger.error("no encryption key for an instance; cannot send", metadata: ["instance": "\(inv.instanceId)"])
             return
         }
         let message = InvocationMessage(
-            commandId: command.commandId, instanceId: inv.instanceId, documentName: command.documentName, plan: command.plan,
-            notAfter: command.deliveryDeadline)
+            commandId: command.commandId, instanceId: inv.instanceId, documentName: command.documentName, plan: active.plan,
+            notAfter: command.deliveryDeadline, secrets: active.secrets)
         do {
             let envelope = try SealedEnvelope.seal(
                 try JSONEncoder().encode(message), to: inv.instanceId, recipientKey: key, signingKey: signingKey,
