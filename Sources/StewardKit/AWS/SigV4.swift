@@ -104,8 +104,11 @@ public enum SigV4 {
     public static func signature(secret: String, date: String, region: String, service: String, stringToSign: String)
         -> String
     {
-        let key = signingKey(secret: secret, date: date, region: region, service: service)
-        return hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        signature(key: signingKey(secret: secret, date: date, region: region, service: service), stringToSign: stringToSign)
+    }
+
+    public static func signature(key: SymmetricKey, stringToSign: String) -> String {
+        hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
     }
 
     /// Signs a request the way botocore does, returning the headers to add (`X-Amz-Date`, `Authorization`).

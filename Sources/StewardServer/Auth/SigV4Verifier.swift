@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -10,6 +11,7 @@ final class SigV4Verifier: Sendable {
     let window: TimeInterval = 300
     /// Secrets are cached after the first lookup; keys are never deleted while the server runs.
     let cache = Mutex<[String: String]>([:])
+    let signingKeys = Mutex<[String: SymmetricKey]>([:])
 
     init(keys: AccessKeys) { self.keys = keys }
 
@@ -69,7 +71,19 @@ final class SigV4Verifier: Sendable {
             headers: [("host", authority ?? "")] + headers.map { ($0.name.canonicalName, $0.value) }, body: body)
         let canonical = SigV4.canonicalRequest(request, signedHeaders: auth.signedHeaders)
         let sts = SigV4.stringToSign(amzDate: amzDateText, scope: auth.scope, canonicalRequest: canonical)
-        let expected = SigV4.signature(secret: secret, date: auth.date, region: auth.region, service: auth.service, stringToSign: sts)
+        // The signing key depends only on the secret and the scope (a day, a region, a service), so it is kept.
+        let scopeKey = "\(auth.accessKeyId)/\(auth.scope)"
+        let signingKey: SymmetricKey
+        if let known = signingKeys.withLock({ $0[scopeKey] }) {
+            signingKey = known
+        } else {
+            signingKey = SigV4.signingKey(secret: secret, date: auth.date, region: auth.region, service: auth.service)
+            signingKeys.withLock { keys in
+                if keys.count > 10_000 { keys.removeAll() }
+                keys[scopeKey] = signingKey
+            }
+        }
+        let expected = SigV4.signature(key: signingKey, stringToSign: sts)
         guard constantTimeEquals(expected, auth.signature) else {
             throw AWSError(
                 "InvalidSignatureException",

@@ -74,6 +74,12 @@ struct ParameterOperations: Sendable {
     /// The version a selector picks, or `ParameterNotFound` / `ParameterVersionNotFound`.
     func resolve(_ raw: String, region: String) async throws -> (ParameterVersion, Selector) {
         let selector = Selector(raw)
+        if selector.version == nil && selector.label == nil {
+            guard let latest = try await store.latestParameter(region: region, name: selector.name) else {
+                throw AWSError("ParameterNotFound", "Parameter \(raw) not found.")
+            }
+            return (latest, selector)
+        }
         let versions = try await store.parameterVersions(region: region, name: selector.name)
         guard let latest = versions.last else { throw AWSError("ParameterNotFound", "Parameter \(raw) not found.") }
         if let version = selector.version {

@@ -42,6 +42,15 @@ extension Store {
         try await read { db in try await Store.parameterVersions(region: region, name: name, db: db) }
     }
 
+    /// The latest version of one parameter.
+    public func latestParameter(region: String, name: String) async throws -> ParameterVersion? {
+        try await read { db in
+            try await db.raw(
+                "SELECT * FROM parameters WHERE region = \(bind: region) AND name = \(bind: name) ORDER BY version DESC LIMIT 1"
+            ).first().map(Store.parameter)
+        }
+    }
+
     /// The latest version of every parameter in a region, by name.
     public func latestParameters(region: String) async throws -> [ParameterVersion] {
         try await read { db in
