@@ -156,3 +156,47 @@ struct Sweeper: Service {
         }
     }
 }
+
+extension StewardServer {
+    public struct KeyInfo: Sendable {
+        public var keyId: String
+        public var arn: String
+        public var alias: String?
+    }
+
+    /// Creates a customer key for SecureString parameters directly in a data folder (there is no KMS API here).
+    public static func createKey(
+        dataDir: String, databaseURL: String?, region: String, alias: String?, accountId: String = "123456789012", logger: Logger
+    ) async throws -> KeyInfo {
+        let folder = try DataFolder(path: dataDir)
+        let store = try await Store.open(url: databaseURL, sqlitePath: folder.databasePath, logger: logger)
+        do {
+            let vault = ParameterVault(store: store, box: SecretBox(key: try folder.masterKey()), accountId: accountId)
+            let key = try await vault.createKey(region: region, alias: alias)
+            await store.close()
+            return KeyInfo(keyId: key.id, arn: vault.arn(region: region, keyId: key.id), alias: key.alias)
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+
+    /// The keys of a region, the default `alias/aws/ssm` among them once it has been used.
+    public static func listKeys(dataDir: String, databaseURL: String?, region: String, accountId: String = "123456789012", logger: Logger)
+        async throws -> [KeyInfo]
+    {
+        let folder = try DataFolder(path: dataDir)
+        let store = try await Store.open(url: databaseURL, sqlitePath: folder.databasePath, logger: logger)
+        do {
+            let vault = ParameterVault(store: store, box: SecretBox(key: try folder.masterKey()), accountId: accountId)
+            let keys = try await store.kmsKeys(region: region).map {
+                KeyInfo(keyId: $0.keyId, arn: vault.arn(region: region, keyId: $0.keyId), alias: $0.alias)
+            }
+            await store.close()
+            return keys
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}

@@ -94,3 +94,26 @@ def test_documents_create_get_and_run(steward, tmp_path, instances):
     ran = steward("run", "--instance-ids", instances[0], "--document", name, "--parameter", "who=cli")
     assert ran.returncode == 0, ran.stderr
     assert "hello cli" in ran.stdout
+
+
+def test_params_cli_reads_stdin_and_hides_secure_values(steward):
+    import uuid
+    name = f"/cli-{uuid.uuid4().hex[:8]}/token"
+    secret = "tok-" + uuid.uuid4().hex
+    put = subprocess.run([_binary("steward"), "params", "put", name, "--type", "SecureString"], input=secret + "\n",
+                         capture_output=True, text=True, env=steward.env, timeout=60)
+    assert put.returncode == 0, put.stderr
+    assert secret not in put.stdout
+    hidden = steward("params", "get", name)
+    assert hidden.returncode == 0 and secret not in hidden.stdout and "SecureString" in hidden.stdout
+    shown = steward("params", "get", name, "--decrypt")
+    assert shown.stdout.strip() == secret
+    listed = steward("params", "ls", name.rsplit("/", 1)[0])
+    assert name in listed.stdout and secret not in listed.stdout
+    history = steward("params", "history", name)
+    assert "****" in history.stdout and secret not in history.stdout
+    assert steward("params", "label", name, "current").returncode == 0
+    assert steward("params", "get", f"{name}:current", "--decrypt").stdout.strip() == secret
+    assert steward("params", "rm", name).returncode == 0
+    gone = steward("params", "get", name)
+    assert gone.returncode != 0 and "ParameterNotFound" in gone.stderr

@@ -149,3 +149,22 @@ def test_secure_string_round_trip_and_never_stored_plain(ssm, server):
                 assert secret.encode() not in f.read(), path
     with open(server.log_path, "rb") as f:
         assert secret.encode() not in f.read()
+
+
+def test_customer_keys_by_id_arn_and_alias(ssm, server):
+    import json as _json
+    import subprocess
+    from conftest import _binary
+    argv = [_binary("steward"), "keys", "create", "--data-dir", server.data_dir, "--alias", f"alias/compat-{uuid.uuid4().hex[:6]}", "--output", "json"]
+    if os.environ.get("STEWARD_TEST_DATABASE_URL"):
+        argv += ["--database", os.environ["STEWARD_TEST_DATABASE_URL"]]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    key = _json.loads(res.stdout)
+    base = root()
+    for n, key_ref in enumerate([key["KeyId"], key["Arn"], key["AliasName"]]):
+        name = f"{base}/k{n}"
+        ssm.put_parameter(Name=name, Value=f"value-{n}", Type="SecureString", KeyId=key_ref)
+        assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == f"value-{n}"
+    described = ssm.describe_parameters(ParameterFilters=[{"Key": "KeyId", "Values": [key["AliasName"]]}])["Parameters"]
+    assert sorted(p["Name"] for p in described) == [f"{base}/k0", f"{base}/k1", f"{base}/k2"]

@@ -5,7 +5,8 @@ import StewardKit
 import StewardServer
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print figures.", subcommands: [Fanout.self, BenchParams.self])
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures.", subcommands: [Fanout.self, BenchParams.self])
 }
 
 /// Run Command fan-out: a real server process, a swarm process of many agent identities, and separate agent processes.

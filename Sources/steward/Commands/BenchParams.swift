@@ -28,7 +28,8 @@ struct BenchParams: AsyncParsableCommand {
             server.waitUntilExit()
             try? FileManager.default.removeItem(atPath: root)
         }
-        let api = APIClient(endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
+        let api = APIClient(
+            endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
         try await poll(timeout: 60) { (try? await api.call("DescribeParameters", ["MaxResults": 1])) != nil }
         _ = try await api.call("PutParameter", ["Name": "/bench/plain", "Value": "hello", "Type": "String"])
         _ = try await api.call("PutParameter", ["Name": "/bench/secret", "Value": "s3cr3t", "Type": "SecureString"])
@@ -42,7 +43,8 @@ struct BenchParams: AsyncParsableCommand {
             let sorted = latencies.sorted()
             print(
                 String(
-                    format: "GetParameter %@: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, server CPU %.1f µs/request (%d requests, %d in flight)",
+                    format:
+                        "GetParameter %@: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, server CPU %.1f µs/request (%d requests, %d in flight)",
                     label, Double(count) / seconds, sorted[sorted.count / 2] * 1000, sorted[sorted.count * 99 / 100] * 1000,
                     cpu / Double(count) * 1_000_000, count, concurrency))
         }
