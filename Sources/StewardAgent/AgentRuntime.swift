@@ -33,8 +33,9 @@ public actor AgentRuntime {
 
     let folder: StateFolder
     let identity: StateFolder.Identity
-    let signingKey: Curve25519.Signing.PrivateKey
-    let encryptionKey: Curve25519.KeyAgreement.PrivateKey
+    /// Read again on every connection, so keys rotated by `steward-agent rotate-keys` take effect.
+    var signingKey: Curve25519.Signing.PrivateKey
+    var encryptionKey: Curve25519.KeyAgreement.PrivateKey
     /// The server's public key, pinned at registration.
     let serverKey: Curve25519.Signing.PublicKey
     let info: NodeInfo
@@ -84,6 +85,11 @@ public actor AgentRuntime {
 
     /// One connection. Returns whether the server welcomed us (so backoff starts over).
     func connectOnce() async -> Bool {
+        if let signing = try? folder.signingKey(), let encryption = try? folder.encryptionKey() {
+            signingKey = signing
+            encryptionKey = encryption
+        }
+        let signingKey = self.signingKey
         let url: String
         do { url = try Registration.webSocketURL(identity.server, path: "/agent/v1/channel") } catch {
             logger.error("\(error)")
@@ -97,7 +103,7 @@ public actor AgentRuntime {
                 guard case .text(let first)? = try await messages.next(), let challenge = try? ChannelFrame.decode(first),
                     challenge.type == .challenge, let nonce = challenge.nonce
                 else { return }
-                let signature = try self.signingKey.signature(for: ChannelFrame.authMessage(nonce: nonce, instanceId: self.instanceId))
+                let signature = try signingKey.signature(for: ChannelFrame.authMessage(nonce: nonce, instanceId: self.instanceId))
                 try await outbound.write(
                     .text(ChannelFrame(type: .auth, instanceId: self.instanceId, signature: signature.base64EncodedString()).encoded()))
                 guard case .text(let second)? = try await messages.next(), let welcome = try? ChannelFrame.decode(second),

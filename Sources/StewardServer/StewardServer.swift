@@ -98,6 +98,9 @@ public struct StewardServer: Sendable {
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
             try await channel.register(inbound: inbound, outbound: outbound)
         }
+        wsRouter.ws("/agent/v1/rotate") { inbound, outbound, _ in
+            try await channel.rotate(inbound: inbound, outbound: outbound)
+        }
         wsRouter.ws("/agent/v1/channel") { inbound, outbound, _ in
             try await channel.channel(inbound: inbound, outbound: outbound)
         }

@@ -19,7 +19,7 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "steward-agent",
         abstract: "The Steward agent: keeps a channel to the control plane and runs what it is sent.",
         version: NodeFacts.agentVersion,
-        subcommands: [Register.self, Start.self, Swarm.self])
+        subcommands: [Register.self, Start.self, RotateKeys.self, Swarm.self])
 }
 
 struct LogOptions: ParsableArguments {
@@ -57,6 +57,24 @@ struct Register: AsyncParsableCommand {
 /// A one-line error without the usage text.
 struct AgentFailure: Error, CustomStringConvertible {
     let description: String
+}
+
+struct RotateKeys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-keys",
+        abstract: "Replace this agent's key pairs; the server revokes the old ones. A running agent picks the new keys up on its own.")
+
+    @Option(help: "The agent's state folder.") var stateDir: String
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        do {
+            try await KeyRotation.rotate(stateDir: stateDir, logger: log.logger("steward-agent"))
+            print("rotated the keys of \(stateDir)")
+        } catch {
+            throw AgentFailure(description: "\(error)")
+        }
+    }
 }
 
 struct Start: AsyncParsableCommand {

@@ -29,6 +29,10 @@ public struct ChannelFrame: Sendable, Codable {
         case resultAck
         /// either way: the peer will close the channel, with a reason.
         case error
+        /// agent → server, on `/agent/v1/rotate`: new public keys, with a signature by the new key over the challenge.
+        case rotate
+        /// server → agent: the new keys are in force; the old ones are revoked.
+        case rotated
     }
 
     public var type: Kind
@@ -41,10 +45,14 @@ public struct ChannelFrame: Sendable, Codable {
     public var commandId: String?
     public var result: InvocationResult?
     public var reason: String?
+    /// On `rotate`: the new public keys, base64.
+    public var signingKey: String?
+    public var encryptionKey: String?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
-        sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil
+        sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil,
+        signingKey: String? = nil, encryptionKey: String? = nil
     ) {
         self.type = type
         self.nonce = nonce
@@ -55,6 +63,8 @@ public struct ChannelFrame: Sendable, Codable {
         self.commandId = commandId
         self.result = result
         self.reason = reason
+        self.signingKey = signingKey
+        self.encryptionKey = encryptionKey
     }
 
     public func encoded() -> String {

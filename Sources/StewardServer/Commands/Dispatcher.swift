@@ -75,6 +75,11 @@ actor Dispatcher {
         scheduleFlush()
     }
 
+    /// A rotated key, used for everything sealed from now on.
+    func learnKey(instanceId: String, encryptionKey: Curve25519.KeyAgreement.PublicKey) {
+        recipientKeys[instanceId] = encryptionKey
+    }
+
     private func learnKeys(_ keys: [(String, String)]) {
         for (id, text) in keys {
             if let data = Data(base64Encoded: text), let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: data) {

@@ -57,31 +57,11 @@ struct AgentChannel: Sendable {
     /// An agent's channel: challenge, authentication, then frames both ways until either side closes.
     func channel(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         var messages = inbound.messages(maxSize: Self.maxFrame).makeAsyncIterator()
-        let nonce = AccessKeys.random(32, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-        try await outbound.write(.text(ChannelFrame(type: .challenge, nonce: nonce).encoded()))
-        guard case .text(let authText)? = try await messages.next(), let auth = try? ChannelFrame.decode(authText),
-            auth.type == .auth, let instanceId = auth.instanceId, let signatureText = auth.signature,
-            let signature = Data(base64Encoded: signatureText)
-        else {
-            try await outbound.write(.text(ChannelFrame(type: .error, reason: "expected an auth frame").encoded()))
-            return
-        }
-        guard let instance = try await store.instance(id: instanceId),
-            let keyData = Data(base64Encoded: instance.signingKey),
-            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyData),
-            key.isValidSignature(signature, for: ChannelFrame.authMessage(nonce: nonce, instanceId: instanceId))
-        else {
-            logger.warning("refused an agent channel", metadata: ["instance": "\(instanceId)"])
-            try await outbound.write(
-                .text(ChannelFrame(type: .error, reason: "authentication failed: unknown instance or bad signature").encoded()))
-            return
-        }
-
+        guard let (instanceId, nonce) = try await authenticate(&messages, outbound) else { return }
         let connectionId = UUID()
         let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
         gateway.attach(instanceId: instanceId, connection: .init(id: connectionId, outbound: continuation))
-        let proof = try serverSigningKey.signature(for: ChannelFrame.welcomeMessage(nonce: nonce, instanceId: instanceId))
-        continuation.yield(ChannelFrame(type: .welcome, instanceId: instanceId, signature: proof.base64EncodedString()).encoded())
+        continuation.yield(try welcome(nonce: nonce, instanceId: instanceId).encoded())
         try? await store.updatePresence(instanceId: instanceId, pingStatus: "Online", at: Date().timeIntervalSince1970, info: nil)
         logger.info("agent connected", metadata: ["instance": "\(instanceId)"])
         await dispatcher.agentConnected(instanceId)
@@ -108,6 +88,63 @@ struct AgentChannel: Sendable {
                 instanceId: instanceId, pingStatus: "ConnectionLost", at: Date().timeIntervalSince1970, info: nil)
             logger.info("agent disconnected", metadata: ["instance": "\(instanceId)"])
         }
+    }
+
+    /// Challenge and signature check shared by the channel and key rotation; nil (after telling the agent) if it fails.
+    func authenticate(
+        _ messages: inout WebSocketInboundMessageStream.AsyncIterator, _ outbound: WebSocketOutboundWriter
+    ) async throws -> (String, String)? {
+        let nonce = AccessKeys.random(32, alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        try await outbound.write(.text(ChannelFrame(type: .challenge, nonce: nonce).encoded()))
+        guard case .text(let authText)? = try await messages.next(), let auth = try? ChannelFrame.decode(authText),
+            auth.type == .auth, let instanceId = auth.instanceId, let signatureText = auth.signature,
+            let signature = Data(base64Encoded: signatureText)
+        else {
+            try await outbound.write(.text(ChannelFrame(type: .error, reason: "expected an auth frame").encoded()))
+            return nil
+        }
+        guard let instance = try await store.instance(id: instanceId),
+            let keyData = Data(base64Encoded: instance.signingKey),
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyData),
+            key.isValidSignature(signature, for: ChannelFrame.authMessage(nonce: nonce, instanceId: instanceId))
+        else {
+            logger.warning("refused an agent channel", metadata: ["instance": "\(instanceId)"])
+            try await outbound.write(
+                .text(ChannelFrame(type: .error, reason: "authentication failed: unknown instance or bad signature").encoded()))
+            return nil
+        }
+        return (instanceId, nonce)
+    }
+
+    func welcome(nonce: String, instanceId: String) throws -> ChannelFrame {
+        let proof = try serverSigningKey.signature(for: ChannelFrame.welcomeMessage(nonce: nonce, instanceId: instanceId))
+        return ChannelFrame(type: .welcome, instanceId: instanceId, signature: proof.base64EncodedString())
+    }
+
+    /// Key rotation on `/agent/v1/rotate`: the agent proves the old key and the new one; the old is revoked at once.
+    func rotate(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+        guard let (instanceId, nonce) = try await authenticate(&messages, outbound) else { return }
+        try await outbound.write(.text(try welcome(nonce: nonce, instanceId: instanceId).encoded()))
+        guard case .text(let text)? = try await messages.next(), let frame = try? ChannelFrame.decode(text), frame.type == .rotate,
+            let signingText = frame.signingKey, let encryptionText = frame.encryptionKey,
+            let signing = Data(base64Encoded: signingText).flatMap({ try? Curve25519.Signing.PublicKey(rawRepresentation: $0) }),
+            let encryption = Data(base64Encoded: encryptionText).flatMap({ try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: $0) }),
+            let proof = frame.signature.flatMap({ Data(base64Encoded: $0) }),
+            signing.isValidSignature(proof, for: ChannelFrame.authMessage(nonce: nonce, instanceId: instanceId))
+        else {
+            try await outbound.write(
+                .text(ChannelFrame(type: .error, reason: "the rotate frame is malformed or its proof fails").encoded()))
+            return
+        }
+        try await store.rotateKeys(
+            instanceId: instanceId, signingKey: signing.rawRepresentation.base64EncodedString(),
+            encryptionKey: encryption.rawRepresentation.base64EncodedString())
+        await dispatcher.learnKey(instanceId: instanceId, encryptionKey: encryption)
+        logger.notice("rotated an agent's keys", metadata: ["instance": "\(instanceId)"])
+        try await outbound.write(.text(ChannelFrame(type: .rotated, instanceId: instanceId).encoded()))
+        // The agent's channel still uses the revoked key: end it, and the agent reconnects with the new one.
+        gateway.disconnect(instanceId: instanceId, reason: "keys rotated")
     }
 
     func handle(_ frame: ChannelFrame, from instanceId: String) async {

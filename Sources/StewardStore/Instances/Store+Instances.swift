@@ -93,6 +93,15 @@ extension Store {
 }
 
 extension Store {
+    /// Replaces an instance's public keys; the old ones stop working at once.
+    public func rotateKeys(instanceId: String, signingKey: String, encryptionKey: String) async throws {
+        try await write { db in
+            try await db.raw(
+                "UPDATE instances SET signing_key = \(bind: signingKey), encryption_key = \(bind: encryptionKey) WHERE instance_id = \(bind: instanceId)"
+            ).run()
+        }
+    }
+
     /// Removes a managed instance and its tags; its command history stays.
     public func deregister(instanceId: String) async throws {
         try await write { db in
