@@ -49,3 +49,23 @@ def test_a_secure_string_through_ssm_prefix_is_refused(ssm, instances):
     inv = ssm.get_command_invocation(CommandId=cmd["CommandId"], InstanceId=instances[0])
     assert inv["Status"] == "Failed" and "ssm-secure" in inv["StandardErrorContent"]
     assert "hidden-value" not in inv["StandardOutputContent"]
+
+
+def test_env_var_interpolation_cannot_inject_shell(ssm, instances, tmp_path):
+    import json
+    name = f"EnvVar-{uuid.uuid4().hex[:8]}"
+    marker = tmp_path / "injected"
+    doc = {
+        "schemaVersion": "2.2", "description": "ENV_VAR",
+        "parameters": {"msg": {"type": "String", "interpolationType": "ENV_VAR", "allowedPattern": "^[^\"]*$"}},
+        "mainSteps": [{"action": "aws:runShellScript", "name": "say", "inputs": {"runCommand": ["printf '%s' \"$SSM_msg\""]}}],
+    }
+    ssm.create_document(Name=name, Content=json.dumps(doc), DocumentType="Command")
+    value = f"$(touch {marker}); `touch {marker}`"
+    cid = ssm.send_command(DocumentName=name, InstanceIds=[instances[0]], Parameters={"msg": [value]})["Command"]["CommandId"]
+    from compat_helpers import wait_command
+    wait_command(ssm, cid)
+    inv = ssm.get_command_invocation(CommandId=cid, InstanceId=instances[0])
+    assert inv["Status"] == "Success"
+    assert inv["StandardOutputContent"] == value
+    assert not marker.exists()

@@ -168,3 +168,33 @@ def test_customer_keys_by_id_arn_and_alias(ssm, server):
         assert ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == f"value-{n}"
     described = ssm.describe_parameters(ParameterFilters=[{"Key": "KeyId", "Values": [key["AliasName"]]}])["Parameters"]
     assert sorted(p["Name"] for p in described) == [f"{base}/k0", f"{base}/k1", f"{base}/k2"]
+
+
+def test_one_hundred_versions_at_most(ssm):
+    name = root() + "/busy"
+    for n in range(100):
+        ssm.put_parameter(Name=name, Value=str(n), Type="String", Overwrite=True)
+    with pytest.raises(ClientError) as e:
+        ssm.put_parameter(Name=name, Value="one more", Type="String", Overwrite=True)
+    assert error_code(e.value) == "ParameterMaxVersionLimitExceeded"
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == "99"
+
+
+def test_label_keyid_and_datatype_filters(ssm):
+    base = root()
+    ssm.put_parameter(Name=f"{base}/a", Value="v", Type="String")
+    ssm.label_parameter_version(Name=f"{base}/a", Labels=["blue"])
+    ssm.put_parameter(Name=f"{base}/b", Value="v", Type="SecureString")
+
+    def names(filters):
+        scoped = filters + [{"Key": "Path", "Option": "Recursive", "Values": [base]}]
+        return sorted(p["Name"] for p in ssm.describe_parameters(ParameterFilters=scoped)["Parameters"])
+
+    assert names([{"Key": "Label", "Values": ["blue"]}]) == [f"{base}/a"]
+    assert names([{"Key": "KeyId", "Values": ["alias/aws/ssm"]}]) == [f"{base}/b"]
+    assert names([{"Key": "DataType", "Values": ["text"]}]) == [f"{base}/a", f"{base}/b"]
+    by_path = ssm.get_parameters_by_path(Path=base, ParameterFilters=[{"Key": "Label", "Option": "Equals", "Values": ["blue"]}])
+    assert [p["Name"] for p in by_path["Parameters"]] == [f"{base}/a"]
+    with pytest.raises(ClientError) as e:
+        ssm.get_parameters_by_path(Path=base, ParameterFilters=[{"Key": "Name", "Values": ["x"]}])
+    assert error_code(e.value) == "InvalidFilterKey"
