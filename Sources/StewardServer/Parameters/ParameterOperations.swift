@@ -1,6 +1,45 @@
 import Foundation
 import StewardKit
 import StewardStore
+import Synchronization
+
+/// The latest version of recently read parameters, for a server that is the database's only writer (SQLite).
+/// With PostgreSQL several replicas may write, so nothing is cached there.
+final class LatestParameters: Sendable {
+    private struct Table {
+        var entries: [String: ParameterVersion] = [:]
+        /// Bumped by every write, so a read that began before a write cannot cache what it saw.
+        var generation = 0
+    }
+
+    private let table = Mutex(Table())
+    let enabled: Bool
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    /// The cached version, or nil and the generation to pass to ``put(_:seen:)`` after reading the database.
+    func get(_ region: String, _ name: String) -> (ParameterVersion?, Int) {
+        guard enabled else { return (nil, 0) }
+        return table.withLock { ($0.entries[region + "\u{0}" + name], $0.generation) }
+    }
+
+    func put(_ p: ParameterVersion, seen generation: Int) {
+        guard enabled else { return }
+        table.withLock { t in
+            guard t.generation == generation else { return }
+            if t.entries.count > 100_000 { t.entries.removeAll() }
+            t.entries[p.region + "\u{0}" + p.name] = p
+        }
+    }
+
+    func forget(_ region: String, _ name: String) {
+        guard enabled else { return }
+        table.withLock { t in
+            t.generation += 1
+            t.entries[region + "\u{0}" + name] = nil
+        }
+    }
+}
 
 /// Parameter Store: PutParameter, GetParameter(s), GetParametersByPath, DeleteParameter(s), DescribeParameters,
 /// GetParameterHistory, LabelParameterVersion and UnlabelParameterVersion.
@@ -8,6 +47,14 @@ struct ParameterOperations: Sendable {
     let store: Store
     let vault: ParameterVault
     let pager: Pager
+    let latest: LatestParameters
+
+    init(store: Store, vault: ParameterVault, pager: Pager) {
+        self.store = store
+        self.vault = vault
+        self.pager = pager
+        self.latest = LatestParameters(enabled: store.engine == .sqlite)
+    }
 
     func register(into ops: inout [String: Operation]) {
         ops["PutParameter"] = putParameter
@@ -75,10 +122,13 @@ struct ParameterOperations: Sendable {
     func resolve(_ raw: String, region: String) async throws -> (ParameterVersion, Selector) {
         let selector = Selector(raw)
         if selector.version == nil && selector.label == nil {
-            guard let latest = try await store.latestParameter(region: region, name: selector.name) else {
+            let (cached, generation) = latest.get(region, selector.name)
+            if let cached { return (cached, selector) }
+            guard let found = try await store.latestParameter(region: region, name: selector.name) else {
                 throw AWSError("ParameterNotFound", "Parameter \(raw) not found.")
             }
-            return (latest, selector)
+            latest.put(found, seen: generation)
+            return (found, selector)
         }
         let versions = try await store.parameterVersions(region: region, name: selector.name)
         guard let latest = versions.last else { throw AWSError("ParameterNotFound", "Parameter \(raw) not found.") }
@@ -185,6 +235,8 @@ struct ParameterOperations: Sendable {
             region: ctx.region, name: name, version: 0, type: type, value: stored, keyId: keyId, description: description,
             allowedPattern: allowedPattern, tier: tier, dataType: dataType, lastModified: ctx.nowSeconds,
             lastModifiedUser: "arn:aws:iam::\(ctx.accountId):user/steward", labels: [])
+        self.latest.forget(ctx.region, name)
+        defer { self.latest.forget(ctx.region, name) }
         switch try await store.putParameter(version, overwrite: overwrite) {
         case .stored(let p):
             if !tags.isEmpty { _ = try await store.addTags(region: ctx.region, type: "Parameter", id: name, tags: tags) }
@@ -203,6 +255,7 @@ struct ParameterOperations: Sendable {
 
     func deleteParameter(_ ctx: APIContext, _ body: RequestBody) async throws -> JSONValue {
         let name = try body.requiredString("Name")
+        defer { self.latest.forget(ctx.region, name) }
         guard try await store.deleteParameter(region: ctx.region, name: name) else {
             throw AWSError("ParameterNotFound", "Parameter \(name) not found.")
         }
@@ -215,6 +268,7 @@ struct ParameterOperations: Sendable {
         var deleted: [JSONValue] = []
         var invalid: [JSONValue] = []
         for name in names {
+            defer { self.latest.forget(ctx.region, name) }
             if try await store.deleteParameter(region: ctx.region, name: name) {
                 deleted.append(.string(name))
             } else {
@@ -430,6 +484,7 @@ struct ParameterOperations: Sendable {
             if kept != v.labels { updated[v.version] = kept }
         }
         try await store.setParameterLabels(region: ctx.region, name: name, labels: updated)
+        self.latest.forget(ctx.region, name)
         return ["InvalidLabels": JSONValue(invalid), "ParameterVersion": JSONValue(number)]
     }
 
@@ -448,6 +503,7 @@ struct ParameterOperations: Sendable {
         let removed = labels.filter(target.labels.contains)
         let invalid = labels.filter { !target.labels.contains($0) }
         try await store.setParameterLabels(region: ctx.region, name: name, labels: [number: target.labels.filter { !removed.contains($0) }])
+        self.latest.forget(ctx.region, name)
         return ["RemovedLabels": JSONValue(removed), "InvalidLabels": JSONValue(invalid)]
     }
 }
