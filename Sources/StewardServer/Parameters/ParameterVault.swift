@@ -16,6 +16,8 @@ final class ParameterVault: Sendable {
     let accountId: String
     private let cache = Mutex<[String: SymmetricKey]>([:])
     private let defaults = Mutex<[String: Key]>([:])
+    /// Keys by region and id, once unwrapped; keys are never deleted.
+    private let byId = Mutex<[String: Key]>([:])
 
     init(store: Store, box: SecretBox, accountId: String) {
         self.store = store
@@ -50,11 +52,14 @@ final class ParameterVault: Sendable {
             defaults.withLock { $0[region] = key }
             return key
         }
+        if let known = byId.withLock({ $0[region + "/" + name] }) { return known }
         let rows = try await store.kmsKeys(region: region)
         guard let row = rows.first(where: { $0.keyId == name || $0.alias == name }) else {
             throw AWSError("InvalidKeyId", "The KeyId \(keyId ?? name) is not a key in this region.")
         }
-        return try unwrap(row)
+        let key = try unwrap(row)
+        if row.keyId == name { byId.withLock { $0[region + "/" + name] = key } }
+        return key
     }
 
     /// Creates a customer key, optionally with an alias (`alias/...`).
