@@ -353,3 +353,14 @@ def tail(path: str, lines: int = 60) -> str:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in {"1", "true", "yes", "on"}
+
+
+def assert_secret_absent(server, secret: str) -> None:
+    """The secret is in no file of the server's data folder (database, WAL, outputs) and not in its log."""
+    import glob as _glob
+    for path in _glob.glob(os.path.join(server.data_dir, "**"), recursive=True):
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                assert secret.encode() not in f.read(), path
+    with open(server.log_path, "rb") as f:
+        assert secret.encode() not in f.read()
