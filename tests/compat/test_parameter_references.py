@@ -1,6 +1,5 @@
 """{{ssm:...}} and {{ssm-secure:...}} are resolved when the server builds each sealed message."""
 
-import os
 import uuid
 
 from compat_helpers import assert_secret_absent, run_shell
