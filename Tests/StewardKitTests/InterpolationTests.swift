@@ -61,3 +61,27 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("JSON reading and writing")
+struct JSONTests {
+    @Test("the reader parses what the writer writes, escapes and all")
+    func roundTrip() throws {
+        let value: JSONValue = [
+            "s": "a \"quoted\" \\ line\nwith\ttab and ünïcödé 🚀 \u{01}", "n": -12.5, "i": 42, "e": 1e21, "b": true, "z": .null,
+            "list": [1, "two", ["three"], [:]], "empty": "",
+        ]
+        #expect(try JSONReader.parse(JSONWriter.string(value)) == value)
+    }
+
+    @Test("escapes, surrogate pairs and exponents are read as JSON defines them")
+    func escapes() throws {
+        #expect(try JSONReader.parse(#"["\u00e9\ud83d\ude80\/\b\f\r", 1E2, -0.5e-1, 0]"#) == ["é🚀/\u{08}\u{0C}\r", 100, -0.05, 0])
+    }
+
+    @Test(
+        "malformed JSON is refused",
+        arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "01x", "\"\\x\"", "\"\\ud800\"", "[1] 2", "{\"a\":1,}", "\"a\u{01}\""])
+    func malformed(_ text: String) {
+        #expect(throws: JSONReader.SyntaxError.self) { try JSONReader.parse(text) }
+    }
+}

@@ -25,14 +25,22 @@ public enum SigV4 {
             guard header.hasPrefix(SigV4.algorithm + " ") else {
                 throw AWSError("IncompleteSignatureException", "Authorization header requires the \(SigV4.algorithm) algorithm.")
             }
-            var parts: [String: String] = [:]
-            for item in header.dropFirst(SigV4.algorithm.count + 1).split(separator: ",") {
-                let trimmed = item.trimmingSpaces
-                guard let eq = trimmed.firstIndex(of: "=") else { continue }
-                parts[String(trimmed[..<eq])] = String(trimmed[trimmed.index(after: eq)...])
+            // Parsed on bytes: this runs for every request.
+            var credential: String?
+            var signed: String?
+            var signature: String?
+            for item in header.utf8.dropFirst(SigV4.algorithm.utf8.count + 1).split(separator: UInt8(ascii: ",")) {
+                let trimmed = item.drop { $0 == UInt8(ascii: " ") }
+                guard let eq = trimmed.firstIndex(of: UInt8(ascii: "=")) else { continue }
+                let value = String(decoding: trimmed[trimmed.index(after: eq)...], as: UTF8.self)
+                switch String(decoding: trimmed[..<eq], as: UTF8.self) {
+                case "Credential": credential = value
+                case "SignedHeaders": signed = value
+                case "Signature": signature = value
+                default: break
+                }
             }
-            guard let credential = parts["Credential"], let signed = parts["SignedHeaders"], let signature = parts["Signature"]
-            else {
+            guard let credential, let signed, let signature else {
                 throw AWSError(
                     "IncompleteSignatureException",
                     "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.")
@@ -64,15 +72,17 @@ public enum SigV4 {
             self.path = path
             self.query = query
             self.headers = headers
-            if let given = headers.first(where: { $0.0.lowercased() == "x-amz-content-sha256" })?.1 {
+            if let given = headers.first(where: { SigV4.equalsLowercased($0.0, "x-amz-content-sha256") })?.1 {
                 self.payloadHash = given
             } else {
                 self.payloadHash = SigV4.hex(SHA256.hash(data: body))
             }
         }
 
+        /// The values of a header (`name` in lower case), trimmed and joined as SigV4 asks.
         func headerValue(_ name: String) -> String? {
-            let values = headers.filter { $0.0.lowercased() == name }.map { SigV4.trimAll($0.1) }
+            var values: [String] = []
+            for (key, value) in headers where SigV4.equalsLowercased(key, name) { values.append(SigV4.trimAll(value)) }
             return values.isEmpty ? nil : values.joined(separator: ",")
         }
     }
@@ -202,9 +212,30 @@ public enum SigV4 {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Whether `a` equals `lower` (already lower case) ignoring ASCII case, without allocating.
+    static func equalsLowercased(_ a: String, _ lower: String) -> Bool {
+        guard a.utf8.count == lower.utf8.count else { return false }
+        for (x, y) in zip(a.utf8, lower.utf8) {
+            let folded = (x >= 65 && x <= 90) ? x + 32 : x
+            if folded != y { return false }
+        }
+        return true
+    }
+
     /// Header values are trimmed and runs of spaces folded, as the SigV4 specification asks.
     static func trimAll(_ s: String) -> String {
-        s.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingSpaces
+        var previousSpace = true
+        var clean = true
+        for byte in s.utf8 {
+            let space = byte == UInt8(ascii: " ")
+            if space && previousSpace {
+                clean = false
+                break
+            }
+            previousSpace = space
+        }
+        if clean && !previousSpace { return s }
+        return s.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ").trimmingSpaces
     }
 
     public static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
