@@ -41,6 +41,13 @@ struct Pager: Sendable {
     }
 }
 
+extension RequestBody {
+    /// The request without its paging members: a page token is valid only for the same query.
+    var pagingQuery: String {
+        JSONWriter.string(.object(fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" }))
+    }
+}
+
 extension Double {
     /// ISO-8601 text with milliseconds, for the few fields the SSM model types as strings.
     var iso8601: String {

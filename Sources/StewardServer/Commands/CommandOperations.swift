@@ -226,12 +226,8 @@ struct CommandOperations: Sendable {
             throw AWSError("InvalidCommandId", "The command ID \(commandId) is not valid.")
         }
         let page = try pager.page(
-            commands, body: body, range: 1...50, defaultSize: 50, query: "commands:\(ctx.region):\(queryKey(body))", key: \.commandId)
+            commands, body: body, range: 1...50, defaultSize: 50, query: "commands:\(ctx.region):\(body.pagingQuery)", key: \.commandId)
         return .compact(["Commands": .array(page.items.map(commandJSON)), "NextToken": page.nextToken])
-    }
-
-    func queryKey(_ body: RequestBody) -> String {
-        JSONWriter.string(.object(body.fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" }))
     }
 
     func listCommandInvocations(_ ctx: APIContext, _ body: RequestBody) async throws -> JSONValue {
@@ -251,7 +247,7 @@ struct CommandOperations: Sendable {
                 return matches(filters, requestedAt: inv.requestedAt, status: inv.state.status, documentName: c.documentName)
             }
         let page = try pager.page(
-            invocations, body: body, range: 1...50, defaultSize: 50, query: "invocations:\(ctx.region):\(queryKey(body))",
+            invocations, body: body, range: 1...50, defaultSize: 50, query: "invocations:\(ctx.region):\(body.pagingQuery)",
             key: { "\($0.commandId)/\($0.instanceId)" })
         return .compact([
             "CommandInvocations": .array(

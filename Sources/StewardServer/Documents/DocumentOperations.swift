@@ -204,7 +204,7 @@ struct DocumentOperations: Sendable {
         }
         entries.sort { $0.0.name < $1.0.name }
         let query =
-            "documents:\(ctx.region):\(JSONWriter.string(.object(body.fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" })))"
+            "documents:\(ctx.region):\(body.pagingQuery)"
         let page = try pager.page(entries, body: body, range: 1...50, defaultSize: 50, query: query, key: { $0.0.name })
         return .compact([
             "DocumentIdentifiers": .array(

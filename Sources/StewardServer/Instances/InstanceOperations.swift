@@ -62,7 +62,7 @@ struct InstanceOperations: Sendable {
         let page = try pager.page(
             items, body: body, range: 1...50, defaultSize: 50,
             query:
-                "activations:\(ctx.region):\(JSONWriter.string(.object(body.fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" })))",
+                "activations:\(ctx.region):\(body.pagingQuery)",
             key: \.activationId)
         return .compact([
             "ActivationList": .array(
@@ -138,7 +138,7 @@ struct InstanceOperations: Sendable {
             }
         }
         let query =
-            "instances:\(ctx.region):\(JSONWriter.string(.object(body.fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" })))"
+            "instances:\(ctx.region):\(body.pagingQuery)"
         let page = try pager.page(instances, body: body, range: 5...50, defaultSize: 50, query: query, key: \.instanceId)
         return .compact([
             "InstanceInformationList": .array(page.items.map { instanceJSON($0) }),

@@ -315,7 +315,7 @@ struct ParameterOperations: Sendable {
         let filters = try parameterFilters(body, allowed: ["Type", "KeyId", "Label"])
         items = try await apply(filters, to: items, region: ctx.region)
         let page = try pager.page(
-            items, body: body, range: 1...10, defaultSize: 10, query: "params-path:\(ctx.region):\(queryKey(body))", key: \.name)
+            items, body: body, range: 1...10, defaultSize: 10, query: "params-path:\(ctx.region):\(body.pagingQuery)", key: \.name)
         var out: [JSONValue] = []
         for p in page.items { out.append(try await parameterJSON(p, ctx, decrypt: decrypt)) }
         return .compact(["Parameters": .array(out), "NextToken": page.nextToken])
@@ -434,7 +434,7 @@ struct ParameterOperations: Sendable {
         let filters = try parameterFilters(body, allowed: nil)
         let items = try await apply(filters, to: try await store.latestParameters(region: ctx.region), region: ctx.region)
         let page = try pager.page(
-            items, body: body, range: 1...50, defaultSize: 50, query: "params-describe:\(ctx.region):\(queryKey(body))", key: \.name)
+            items, body: body, range: 1...50, defaultSize: 50, query: "params-describe:\(ctx.region):\(body.pagingQuery)", key: \.name)
         return .compact([
             "Parameters": .array(
                 page.items.map { p in
@@ -447,10 +447,6 @@ struct ParameterOperations: Sendable {
                 }),
             "NextToken": page.nextToken,
         ])
-    }
-
-    func queryKey(_ body: RequestBody) -> String {
-        JSONWriter.string(.object(body.fields.filter { $0.key != "NextToken" && $0.key != "MaxResults" }))
     }
 
     // MARK: Labels
