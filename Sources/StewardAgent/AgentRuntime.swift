@@ -170,7 +170,13 @@ public actor AgentRuntime {
                 refuse(nil, "unsealed: an invocation must arrive sealed to this agent")
             }
         case .cancel:
-            if let id = frame.commandId { running[id]?.cancel() }
+            if let id = frame.commandId {
+                if let run = running[id] {
+                    run.cancel()
+                } else if folder.journal(id) == nil {
+                    cancelledBeforeStart.insert(id)
+                }
+            }
         case .resultAck:
             if let id = frame.commandId { folder.removeOutbox(id) }
         case .error:
@@ -207,6 +213,9 @@ public actor AgentRuntime {
         receive(invocation, nonce: sealed.nonce)
     }
 
+    /// Commands cancelled before they arrived here; a late copy is refused, not run.
+    private var cancelledBeforeStart: Set<String> = []
+
     /// The reasons of the last refusals, newest last (also reported to the server and logged).
     private(set) var refusals: [String] = []
 
@@ -233,6 +242,10 @@ public actor AgentRuntime {
             } else if !entry.finished {
                 send(ChannelFrame(type: .accepted, commandId: id))
             }
+            return
+        }
+        if cancelledBeforeStart.contains(id) {
+            refuse(id, "cancelled: the command was cancelled before it arrived")
             return
         }
         let now = Date().timeIntervalSince1970

@@ -132,6 +132,18 @@ struct JournalTests {
         }
     }
 
+    @Test("a command cancelled before it arrives is refused when it does")
+    func cancelledFirst() async throws {
+        let node = try registered()
+        let agent = try runtime(node)
+        let message = invocation("15151515-1515-1515-1515-151515151515", ["touch \(node.dir)/ran"])
+        await agent.handle(ChannelFrame(type: .cancel, commandId: message.commandId))
+        await agent.receive(try seal(message, for: node))
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(!FileManager.default.fileExists(atPath: "\(node.dir)/ran"))
+        #expect(await agent.refusals.first?.hasPrefix("cancelled") == true)
+    }
+
     @Test("an invocation past its delivery deadline is refused, not run")
     func expired() async throws {
         let node = try registered()

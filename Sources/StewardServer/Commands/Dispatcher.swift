@@ -233,9 +233,13 @@ actor Dispatcher {
         for i in a.invocations.indices {
             if let only, !only.contains(a.invocations[i].instanceId) { continue }
             guard !a.invocations[i].state.isTerminal else { continue }
-            if a.invocations[i].dispatched && gateway.isConnected(a.invocations[i].instanceId) {
-                a.invocations[i].state = .cancelling
+            if a.invocations[i].dispatched {
+                // The agent is told in any case, so that a copy still on its way is refused when it arrives.
                 gateway.send(ChannelFrame(type: .cancel, commandId: commandId), to: a.invocations[i].instanceId)
+            }
+            if a.invocations[i].accepted && gateway.isConnected(a.invocations[i].instanceId) {
+                // Running on the node: Cancelled once the agent reports the run ended.
+                a.invocations[i].state = .cancelling
             } else {
                 a.invocations[i].state = .cancelled
                 a.invocations[i].finishedAt = now
