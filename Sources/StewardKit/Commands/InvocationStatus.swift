@@ -35,7 +35,6 @@ public enum InvocationState: String, Sendable, Codable, CaseIterable {
     /// Failed and ExecutionTimedOut count toward MaxErrors; delivery timeouts and Undeliverable do not.
     public var countsAsError: Bool { self == .failed || self == .executionTimedOut }
 
-    public init?(details: String) { self.init(rawValue: details) }
 }
 
 /// The aggregate state of a command over its invocations.

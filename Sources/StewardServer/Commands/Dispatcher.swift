@@ -142,8 +142,6 @@ actor Dispatcher {
     func refused(instanceId: String, commandId: String?, reason: String) {
         logger.warning(
             "agent refused a message", metadata: ["instance": "\(instanceId)", "command": "\(commandId ?? "?")", "reason": "\(reason)"])
-        refusals.append(.init(instanceId: instanceId, commandId: commandId, reason: reason, at: Date().timeIntervalSince1970))
-        if refusals.count > 1000 { refusals.removeFirst(refusals.count - 1000) }
         guard let commandId, reason.hasPrefix("expired") || reason.hasPrefix("journal") else { return }
         update(commandId, instanceId) { inv, command in
             guard !inv.state.isTerminal else { return false }
@@ -158,16 +156,6 @@ actor Dispatcher {
             return true
         }
     }
-
-    /// A refusal an agent reported, kept (the last thousand) for operators and tests.
-    struct Refusal: Sendable, Equatable {
-        var instanceId: String
-        var commandId: String?
-        var reason: String
-        var at: Double
-    }
-
-    private(set) var refusals: [Refusal] = []
 
     func result(_ result: InvocationResult, from instanceId: String) {
         guard result.instanceId == instanceId else { return }

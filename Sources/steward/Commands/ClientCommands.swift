@@ -104,7 +104,7 @@ struct Commands: AsyncParsableCommand {
                     items.map { c in
                         [
                             c["CommandId"]?.textValue ?? "",
-                            (c["RequestedDateTime"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0).shortDate,
+                            (c["RequestedDateTime"]?.numberValue ?? 0).shortDate,
                             c["DocumentName"]?.textValue ?? "", c["StatusDetails"]?.textValue ?? "", c["CompletedCount"]?.textValue ?? "",
                             c["ErrorCount"]?.textValue ?? "", c["TargetCount"]?.textValue ?? "",
                         ]

@@ -135,7 +135,7 @@ struct Params: AsyncParsableCommand {
                             [
                                 p["Name"]?.textValue ?? "", p["Type"]?.textValue ?? "", p["Version"]?.textValue ?? "",
                                 p["Tier"]?.textValue ?? "",
-                                (p["LastModifiedDate"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0).shortDate,
+                                (p["LastModifiedDate"]?.numberValue ?? 0).shortDate,
                             ]
                         }))
             } catch { throw failure(error) }
@@ -160,7 +160,7 @@ struct Params: AsyncParsableCommand {
                             let secure = p["Type"]?.textValue == "SecureString" && !decrypt
                             return [
                                 p["Version"]?.textValue ?? "",
-                                (p["LastModifiedDate"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? 0).shortDate,
+                                (p["LastModifiedDate"]?.numberValue ?? 0).shortDate,
                                 (p["Labels"]?.arrayValue ?? []).map(\.textValue).joined(separator: ","),
                                 secure ? "****" : (p["Value"]?.textValue ?? ""),
                             ]
