@@ -35,14 +35,17 @@ let package = Package(
         .target(
             name: "StewardDocuments",
             dependencies: [
-                "StewardKit",
+                "StewardKit", "StewardRunner",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "StewardRunner",
-            dependencies: ["StewardKit"],
+            dependencies: [
+                "StewardKit",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -90,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "steward-agent",
             dependencies: [
-                "StewardAgent",
+                "StewardAgent", "StewardDocuments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -102,7 +105,8 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardRunnerTests",
-            dependencies: ["StewardKit", "StewardRunner"],
+            dependencies: ["StewardKit", "StewardRunner", "StewardDocuments"],
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -24,10 +24,23 @@ public actor AgentRuntime {
         public var maxConcurrentRuns: Int
         public var backoffBase: Duration
         public var backoffCap: Duration
-        public init(maxConcurrentRuns: Int = 8, backoffBase: Duration = .milliseconds(250), backoffCap: Duration = .seconds(15)) {
+        /// Run by `/bin/sh -c` when a command asks for a reboot (exit 194).
+        public var rebootCommand: String
+        /// Reboots one run may ask for before it is stopped.
+        public var maxReboots: Int
+        /// Called after the reboot command ran: the agent stops here, as the machine is going down.
+        public var onReboot: (@Sendable () -> Void)?
+
+        public init(
+            maxConcurrentRuns: Int = 8, backoffBase: Duration = .milliseconds(250), backoffCap: Duration = .seconds(15),
+            rebootCommand: String = ComponentRun.defaultRebootCommand, maxReboots: Int = 10, onReboot: (@Sendable () -> Void)? = nil
+        ) {
             self.maxConcurrentRuns = maxConcurrentRuns
             self.backoffBase = backoffBase
             self.backoffCap = backoffCap
+            self.rebootCommand = rebootCommand
+            self.maxReboots = maxReboots
+            self.onReboot = onReboot
         }
     }
 
@@ -244,6 +257,10 @@ public actor AgentRuntime {
             }
             return
         }
+        if rebooting {
+            // Not accepted: the server sends it again when this node is back.
+            return
+        }
         if cancelledBeforeStart.contains(id) {
             refuse(id, "cancelled: the command was cancelled before it arrived")
             return
@@ -266,14 +283,41 @@ public actor AgentRuntime {
     func execute(_ invocation: InvocationMessage) async {
         var context = DocumentRunner.Context(
             commandId: invocation.commandId, instanceId: instanceId, region: identity.region, platformType: info.platformType,
-            platformName: info.platformName, platformVersion: info.platformVersion,
-            workFolder: "\(folder.path)/runs/\(folder.safe(invocation.commandId))")
+            platformName: info.platformName, platformVersion: info.platformVersion, workFolder: runFolder(invocation.commandId))
         context.secrets = invocation.secrets
+        context.maxReboots = options.maxReboots
         await slots.acquire()
-        let result = await DocumentRunner().run(invocation.plan, context: context)
+        let outcome = await DocumentRunner().run(invocation.plan, context: context)
         await slots.release()
-        finish(result, invocation: invocation)
+        switch outcome {
+        case .finished(let result):
+            finish(result, invocation: invocation)
+        case .reboot:
+            reboot(for: invocation.commandId)
+        }
     }
+
+    func runFolder(_ commandId: String) -> String { "\(folder.path)/runs/\(folder.safe(commandId))" }
+
+    /// A run asked for a reboot (exit 194): its state is saved and the invocation stays InProgress; after the
+    /// machine (and this agent) start again, the run continues at the step that asked.
+    private func reboot(for commandId: String) {
+        running[commandId] = nil
+        guard !rebooting else { return }
+        rebooting = true
+        logger.notice("a command asks for a reboot", metadata: ["command": "\(commandId)", "reboot-command": "\(options.rebootCommand)"])
+        let command = options.rebootCommand
+        let onReboot = options.onReboot
+        Task.detached {
+            _ = try? await ChildProcess.run(
+                executable: "/bin/sh", arguments: ["-c", command], environment: ProcessInfo.processInfo.environment, workingDirectory: "/",
+                timeout: .seconds(120))
+            onReboot?()
+        }
+    }
+
+    /// Set once a reboot was started: nothing new is taken.
+    private var rebooting = false
 
     private func finish(_ result: InvocationResult, invocation: InvocationMessage) {
         do {
@@ -285,27 +329,37 @@ public actor AgentRuntime {
             logger.error("cannot write the outbox: \(error)")
         }
         running[invocation.commandId] = nil
-        try? FileManager.default.removeItem(atPath: "\(folder.path)/runs/\(folder.safe(invocation.commandId))")
+        try? FileManager.default.removeItem(atPath: runFolder(invocation.commandId))
         send(ChannelFrame(type: .result, result: result))
     }
 
-    /// Runs that were under way when the agent stopped are reported as failed, never run twice.
+    /// Runs that were under way when the agent stopped continue from their journal: after a reboot a step asked
+    /// for, that step runs again; after a crash, the interrupted step fails (it is never run twice) and the run goes
+    /// on as its onFailure says. A run accepted but never started starts now, unless its delivery deadline passed.
     func recoverInterruptedRuns() {
         let now = Date().timeIntervalSince1970
         folder.pruneJournal(olderThan: 7 * 86_400, now: now)
         for entry in folder.allJournal() where !entry.finished && folder.outboxResult(entry.invocation.commandId) == nil {
-            let step = entry.invocation.plan.steps.first
+            let invocation = entry.invocation
+            let started = FileManager.default.fileExists(atPath: "\(runFolder(invocation.commandId))/state.json")
+            if started || invocation.notAfter > now {
+                logger.notice(
+                    started ? "resuming a run from its journal" : "starting a run accepted before the agent stopped",
+                    metadata: ["command": "\(invocation.commandId)"])
+                running[invocation.commandId] = Task { await self.execute(invocation) }
+                continue
+            }
+            let step = invocation.plan.steps.first
             let result = InvocationResult(
-                commandId: entry.invocation.commandId, instanceId: instanceId, state: .failed, responseCode: -1,
+                commandId: invocation.commandId, instanceId: instanceId, state: .failed, responseCode: -1,
                 startedAt: entry.acceptedAt, finishedAt: now,
                 plugins: [
                     PluginResult(
                         name: step?.name ?? "", action: step?.action ?? "", status: "Failed", statusDetails: "Failed",
                         responseCode: -1, startedAt: entry.acceptedAt, finishedAt: now, stdout: "",
-                        stderr: "The agent stopped while this command was running; it was not run again.")
+                        stderr: "The agent stopped before this command started, and its delivery deadline has passed; it was not run.")
                 ])
-            logger.warning("reporting a run interrupted by an agent restart", metadata: ["command": "\(entry.invocation.commandId)"])
-            finish(result, invocation: entry.invocation)
+            finish(result, invocation: invocation)
         }
     }
 }

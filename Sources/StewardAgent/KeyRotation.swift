@@ -1,6 +1,7 @@
 import Crypto
 import Logging
 import StewardKit
+import StewardRunner
 import Synchronization
 import WSClient
 
@@ -57,7 +58,7 @@ public enum KeyRotation {
         }
         let result = outcome.withLock { $0 }
         guard result == "rotated" else { throw AgentError("key rotation failed: \(result ?? "the server did not answer")") }
-        try AtomicFile.write(newSigning.rawRepresentation, to: "\(folder.path)/signing.key", mode: 0o600)
-        try AtomicFile.write(newEncryption.rawRepresentation, to: "\(folder.path)/encryption.key", mode: 0o600)
+        try DurableFile.write(newSigning.rawRepresentation, to: "\(folder.path)/signing.key", mode: 0o600)
+        try DurableFile.write(newEncryption.rawRepresentation, to: "\(folder.path)/encryption.key", mode: 0o600)
     }
 }

@@ -1,5 +1,6 @@
 import Crypto
 import StewardKit
+import StewardRunner
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -42,7 +43,7 @@ public struct StateFolder: Sendable {
     }
 
     func saveIdentity(_ identity: Identity) throws {
-        try AtomicFile.write(try JSONEncoder().encode(identity), to: identityPath, mode: 0o600)
+        try DurableFile.write(try JSONEncoder().encode(identity), to: identityPath, mode: 0o600)
     }
 
     public func signingKey() throws -> Curve25519.Signing.PrivateKey {
@@ -64,8 +65,8 @@ public struct StateFolder: Sendable {
     func createKeys() throws -> (Curve25519.Signing.PrivateKey, Curve25519.KeyAgreement.PrivateKey) {
         let signing = Curve25519.Signing.PrivateKey()
         let encryption = Curve25519.KeyAgreement.PrivateKey()
-        try AtomicFile.write(signing.rawRepresentation, to: "\(path)/signing.key", mode: 0o600)
-        try AtomicFile.write(encryption.rawRepresentation, to: "\(path)/encryption.key", mode: 0o600)
+        try DurableFile.write(signing.rawRepresentation, to: "\(path)/signing.key", mode: 0o600)
+        try DurableFile.write(encryption.rawRepresentation, to: "\(path)/encryption.key", mode: 0o600)
         return (signing, encryption)
     }
 
@@ -92,7 +93,7 @@ public struct StateFolder: Sendable {
     /// `durable: false` skips the disk flush: used when marking a run finished, because its result is
     /// already durable in the outbox, and a lost mark only makes the agent report that result again.
     func writeJournal(_ entry: JournalEntry, durable: Bool = true) throws {
-        try AtomicFile.write(try JSONEncoder().encode(entry), to: journalPath(entry.invocation.commandId), mode: 0o600, sync: durable)
+        try DurableFile.write(try JSONEncoder().encode(entry), to: journalPath(entry.invocation.commandId), mode: 0o600, sync: durable)
     }
 
     func allJournal() -> [JournalEntry] {
@@ -105,7 +106,7 @@ public struct StateFolder: Sendable {
     }
 
     func writeOutbox(_ result: InvocationResult) throws {
-        try AtomicFile.write(try JSONEncoder().encode(result), to: outboxPath(result.commandId), mode: 0o600)
+        try DurableFile.write(try JSONEncoder().encode(result), to: outboxPath(result.commandId), mode: 0o600)
     }
 
     func outbox() -> [InvocationResult] {
@@ -131,30 +132,6 @@ public struct StateFolder: Sendable {
         for entry in allJournal() where entry.finished && now > entry.invocation.notAfter && now - entry.acceptedAt > age {
             if outboxResult(entry.invocation.commandId) == nil { unlink(journalPath(entry.invocation.commandId)) }
         }
-    }
-}
-
-/// Writes a file so that a crash leaves either the old or the new content: temporary file, fsync, rename.
-enum AtomicFile {
-    static func write(_ data: Data, to path: String, mode: mode_t, sync: Bool = true) throws {
-        let tmp = "\(path).tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode)
-        guard fd >= 0 else { throw AgentError("cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        var ok = true
-        data.withUnsafeBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n <= 0 {
-                    ok = false
-                    break
-                }
-                off += n
-            }
-        }
-        if sync { ok = ok && fsync(fd) == 0 }
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else { throw AgentError("cannot write \(path)") }
     }
 }
 

@@ -30,7 +30,8 @@ public struct ProcessOutcome: Sendable {
 public enum ChildProcess {
     public static func run(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String?,
-        timeout: Duration?, outputLimit: Int = 1 << 20
+        timeout: Duration?, outputLimit: Int = 1 << 20, onStart: (@Sendable (Int32) -> Void)? = nil,
+        onOutput: (@Sendable ([UInt8]) -> Void)? = nil
     ) async throws -> ProcessOutcome {
         let control = Control()
         return try await withTaskCancellationHandler {
@@ -40,7 +41,8 @@ public enum ChildProcess {
                     do {
                         let outcome = try runBlocking(
                             executable: executable, arguments: arguments, environment: environment,
-                            workingDirectory: workingDirectory, timeout: timeout, outputLimit: outputLimit, control: control)
+                            workingDirectory: workingDirectory, timeout: timeout, outputLimit: outputLimit, control: control,
+                            onStart: onStart, onOutput: onOutput)
                         continuation.resume(returning: outcome)
                     } catch {
                         continuation.resume(throwing: error)
@@ -89,7 +91,8 @@ public enum ChildProcess {
 
     static func runBlocking(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String?,
-        timeout: Duration?, outputLimit: Int, control: Control
+        timeout: Duration?, outputLimit: Int, control: Control, onStart: (@Sendable (Int32) -> Void)? = nil,
+        onOutput: (@Sendable ([UInt8]) -> Void)? = nil
     ) throws -> ProcessOutcome {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
@@ -136,6 +139,7 @@ public enum ChildProcess {
             throw SpawnError(description: "could not start \(executable): \(String(cString: strerror(rc)))")
         }
 
+        onStart?(pid)
         let start = ContinuousClock.now
         let deadline = timeout.map { start + $0 }
         var out = Capture(limit: outputLimit)
@@ -190,6 +194,7 @@ public enum ChildProcess {
             for p in fds where p.revents != 0 {
                 let n = read(p.fd, &buffer, buffer.count)
                 if n > 0 {
+                    onOutput?(Array(buffer[0..<n]))
                     if p.fd == outPipe[0] { out.append(buffer[0..<n]) } else { err.append(buffer[0..<n]) }
                 } else if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
                     openFDs.removeAll { $0 == p.fd }

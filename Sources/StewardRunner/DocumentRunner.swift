@@ -6,11 +6,11 @@ import StewardKit
     import Foundation
 #endif
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// Runs the steps of a ``RunPlan`` on this host, one after another, as the SSM agent does.
+/// Runs an SSM Command document's ``RunPlan`` on the ``StepEngine``, as the SSM agent does: steps in order,
+/// `onFailure`/`onSuccess`, platform preconditions, exit 194 for "reboot and run this step again".
+///
+/// The journal lives in the run's folder, so a run interrupted by a reboot or a crash continues when the agent
+/// starts again and calls ``run(_:context:)`` with the same folder.
 public struct DocumentRunner: Sendable {
     /// Facts about the run that scripts see in their environment.
     public struct Context: Sendable {
@@ -20,11 +20,13 @@ public struct DocumentRunner: Sendable {
         public var platformType: String
         public var platformName: String
         public var platformVersion: String
-        /// A folder for this run's scripts and default working directory.
+        /// The run's folder: its journal, its scripts, and the default working directory.
         public var workFolder: String
         public var outputLimit: Int
         /// Values replaced by `****` in every step's output.
         public var secrets: [String] = []
+        /// Reboots one run may ask for before it is stopped.
+        public var maxReboots = 10
 
         public init(
             commandId: String, instanceId: String, region: String, platformType: String = "Linux",
@@ -41,100 +43,32 @@ public struct DocumentRunner: Sendable {
         }
     }
 
+    public enum Outcome: Sendable {
+        case finished(InvocationResult)
+        /// A step exited 194: the state is saved; reboot, then call `run` again with the same folder.
+        case reboot
+    }
+
     public init() {}
 
-    public func run(_ plan: RunPlan, context: Context) async -> InvocationResult {
-        let startedAt = Date().timeIntervalSince1970
-        var plugins: [PluginResult] = []
-        var stop = false
-        for (index, step) in plan.steps.enumerated() {
-            if stop || Task.isCancelled {
-                let status = Task.isCancelled ? "Cancelled" : "Skipped"
-                plugins.append(skipped(step, status: status, details: status))
-                continue
-            }
-            guard step.applies(toPlatform: context.platformType) else {
-                plugins.append(skipped(step, status: "Skipped", details: "Skipped"))
-                continue
-            }
-            let result = await runStep(step, index: index, plan: plan, context: context)
-            plugins.append(result)
-            let onFailure = step.inputs["onFailure"]?.stringValue
-            let onSuccess = step.inputs["onSuccess"]?.stringValue
-            switch result.status {
-            case "Success":
-                if onSuccess == "exit" { stop = true }
-            case "Cancelled":
-                stop = true
-            default:
-                if onFailure == "exit" { stop = true }
-                if onFailure == "successAndExit" {
-                    plugins[plugins.count - 1].status = "Success"
-                    plugins[plugins.count - 1].statusDetails = "Success"
-                    stop = true
-                }
-            }
-        }
-        let ran = plugins.filter { $0.status != "Skipped" }
-        let state: InvocationState
-        if ran.contains(where: { $0.status == "Cancelled" }) {
-            state = .cancelled
-        } else if ran.contains(where: { $0.status == "TimedOut" }) {
-            state = .executionTimedOut
-        } else if ran.contains(where: { $0.status == "Failed" }) {
-            state = .failed
-        } else {
-            state = .success
-        }
-        return InvocationResult(
-            commandId: context.commandId, instanceId: context.instanceId, state: state,
-            responseCode: ran.last?.responseCode ?? 0, startedAt: startedAt, finishedAt: Date().timeIntervalSince1970,
-            plugins: plugins)
+    /// Whether the folder holds a run that was started and has not finished.
+    public static func hasUnfinishedRun(in folder: String) -> Bool {
+        guard let state = try? RunJournal(folder: folder).load() else { return false }
+        return !state.isFinished
     }
 
-    func skipped(_ step: PlanStep, status: String, details: String) -> PluginResult {
-        PluginResult(
-            name: step.name, action: step.action, status: status, statusDetails: details, responseCode: -1, startedAt: nil,
-            finishedAt: nil, stdout: "", stderr: "")
-    }
-
-    func runStep(_ step: PlanStep, index: Int, plan: RunPlan, context: Context) async -> PluginResult {
-        let started = Date().timeIntervalSince1970
-        func failed(_ message: String) -> PluginResult {
-            PluginResult(
-                name: step.name, action: step.action, status: "Failed", statusDetails: "Failed", responseCode: 1,
-                startedAt: started, finishedAt: Date().timeIntervalSince1970, stdout: "", stderr: message)
-        }
-        switch step.action {
-        case "aws:runShellScript":
-            break
-        default:
-            return failed("The action \(step.action) is not supported by this agent.\n")
-        }
-        let script: String
-        switch step.inputs["runCommand"] {
-        case .array(let lines)?: script = lines.map(\.textValue).joined(separator: "\n")
-        case .string(let s)?: script = s
-        default: return failed("runCommand is missing or is not a list of strings.\n")
-        }
-        // One folder a run; each step's script sits in it, and it is the default working directory.
-        let stepFolder = context.workFolder
-        let scriptPath = "\(stepFolder)/\(index)-\(sanitize(step.name)).sh"
+    public func run(_ plan: RunPlan, context: Context) async -> Outcome {
+        let journal = RunJournal(folder: context.workFolder)
+        var state: RunState
         do {
-            try FileManager.default.createDirectory(atPath: stepFolder, withIntermediateDirectories: true)
-            try Data((script + "\n").utf8).write(to: URL(fileURLWithPath: scriptPath))
+            if let saved = try journal.load() {
+                state = saved
+            } else {
+                state = Self.plan(plan, context: context)
+                try journal.save(state)
+            }
         } catch {
-            return failed("Could not write the script: \(error)\n")
-        }
-        var workDir = step.inputs["workingDirectory"]?.textValue ?? ""
-        if workDir.isEmpty {
-            workDir = stepFolder
-        } else if !workDir.hasPrefix("/") {
-            workDir = "\(context.workFolder)/\(workDir)"
-        }
-        var info = stat()
-        guard stat(workDir, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
-            return failed("Working directory \(workDir) does not exist.\n")
+            return .finished(failure(context, "The agent cannot keep the run's journal: \(error)"))
         }
         var env = ProcessInfo.processInfo.environment
         env["SSM_COMMAND_ID"] = context.commandId
@@ -143,49 +77,88 @@ public struct DocumentRunner: Sendable {
         env["AWS_SSM_PLATFORM_NAME"] = context.platformName
         env["AWS_SSM_PLATFORM_VERSION"] = context.platformVersion
         for (k, v) in plan.environment { env[k] = v }
-        let outcome: ProcessOutcome
+        let engine = StepEngine(
+            journal: journal, workFolder: context.workFolder, environment: env, outputLimit: context.outputLimit,
+            console: Console(secrets: context.secrets))
         do {
-            outcome = try await ChildProcess.run(
-                executable: "/bin/sh", arguments: [scriptPath], environment: env, workingDirectory: workDir,
-                timeout: .seconds(step.executionTimeoutSeconds), outputLimit: context.outputLimit)
+            if try await engine.run(&state) == .reboot { return .reboot }
         } catch {
-            return failed("\(error)\n")
+            return .finished(failure(context, "The agent cannot keep the run's journal: \(error)"))
         }
-        var stdout = String(decoding: outcome.stdout, as: UTF8.self)
-        var stderr = String(decoding: outcome.stderr, as: UTF8.self)
-        for secret in context.secrets where !secret.isEmpty {
-            stdout = stdout.replacing(secret, with: "****")
-            stderr = stderr.replacing(secret, with: "****")
-        }
-        if outcome.stdoutTruncated { stdout += "\n--output truncated--" }
-        if outcome.stderrTruncated { stderr += "\n--output truncated--" }
-        let finished = Date().timeIntervalSince1970
-        let status: String
-        let details: String
-        var code = Int(outcome.exitCode)
-        if outcome.cancelled {
-            (status, details) = ("Cancelled", "Cancelled")
-        } else if outcome.timedOut {
-            (status, details) = ("TimedOut", "ExecutionTimedOut")
-            stderr += "\nfailed to run commands: exit status \(code == 143 ? -1 : code)\nCommand execution timed out.\n"
-            code = -1
-        } else {
-            switch code {
-            case 0, 168: (status, details) = ("Success", "Success")
-            case 194: (status, details) = ("Success", "Success")
-            default: (status, details) = ("Failed", "Failed")
-            }
-            if status == "Failed" {
-                stderr += stderr.isEmpty || stderr.hasSuffix("\n") ? "" : "\n"
-                stderr += "failed to run commands: exit status \(code)"
-            }
-        }
-        return PluginResult(
-            name: step.name, action: step.action, status: status, statusDetails: details, responseCode: code,
-            startedAt: started, finishedAt: finished, stdout: stdout, stderr: stderr)
+        return .finished(Self.result(state, context: context))
     }
 
-    func sanitize(_ name: String) -> String {
-        String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    static func plan(_ plan: RunPlan, context: Context) -> RunState {
+        let steps = plan.steps.map { step in
+            let onFailure: FailurePolicy =
+                switch step.inputs["onFailure"]?.stringValue {
+                case "exit": .abort
+                case "successAndExit": .successAndExit
+                default: .continue
+                }
+            return StepState(
+                step: RunStep(
+                    name: step.name, action: step.action, inputs: step.inputs, timeoutSeconds: step.executionTimeoutSeconds,
+                    onFailure: onFailure, exitOnSuccess: step.inputs["onSuccess"]?.stringValue == "exit",
+                    condition: step.applies(toPlatform: context.platformType) ? nil : .bool(false)))
+        }
+        return RunState(
+            executionId: context.commandId,
+            documents: [
+                DocumentState(
+                    name: context.commandId, filePath: "", description: nil, variables: [:],
+                    phases: [PhaseState(name: "command", steps: steps)])
+            ],
+            startTime: Date().timeIntervalSince1970, maxReboots: context.maxReboots)
+    }
+
+    /// The invocation's result in the agent's words: one plugin per step.
+    static func result(_ state: RunState, context: Context) -> InvocationResult {
+        let plugins = state.documents.flatMap { $0.phases.flatMap(\.steps) }.map { s -> PluginResult in
+            let (status, details): (String, String)
+            var code = s.exitCode ?? -1
+            switch s.status {
+            case .success: (status, details) = ("Success", "Success")
+            case .cancelled: (status, details) = ("Cancelled", "Cancelled")
+            case .failed where s.timedOut:
+                (status, details) = ("TimedOut", "ExecutionTimedOut")
+                code = -1
+            case .failed, .ignoredFailure: (status, details) = ("Failed", "Failed")
+            default: (status, details) = ("Skipped", "Skipped")
+            }
+            var stderr = s.stderr
+            if status == "Failed", let message = s.failureMessage, !stderr.contains(message) {
+                stderr += message.hasSuffix("\n") ? message : message + "\n"
+            }
+            return PluginResult(
+                name: s.step.name, action: s.step.action, status: status, statusDetails: details,
+                responseCode: status == "Skipped" ? -1 : code,
+                startedAt: s.startTime, finishedAt: s.endTime, stdout: s.stdout, stderr: stderr)
+        }
+        let ran = plugins.filter { $0.status != "Skipped" }
+        let invocationState: InvocationState
+        if ran.contains(where: { $0.status == "Cancelled" }) {
+            invocationState = .cancelled
+        } else if ran.contains(where: { $0.status == "TimedOut" }) {
+            invocationState = .executionTimedOut
+        } else if ran.contains(where: { $0.status == "Failed" }) {
+            invocationState = .failed
+        } else {
+            invocationState = .success
+        }
+        return InvocationResult(
+            commandId: context.commandId, instanceId: context.instanceId, state: invocationState, responseCode: ran.last?.responseCode ?? 0,
+            startedAt: state.startTime, finishedAt: state.endTime ?? Date().timeIntervalSince1970, plugins: plugins)
+    }
+
+    func failure(_ context: Context, _ message: String) -> InvocationResult {
+        let now = Date().timeIntervalSince1970
+        return InvocationResult(
+            commandId: context.commandId, instanceId: context.instanceId, state: .failed, responseCode: -1, startedAt: now, finishedAt: now,
+            plugins: [
+                PluginResult(
+                    name: "", action: "", status: "Failed", statusDetails: "Failed", responseCode: -1, startedAt: now, finishedAt: now,
+                    stdout: "", stderr: message)
+            ])
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Logging
 import StewardAgent
+import StewardRunner
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -19,7 +20,7 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "steward-agent",
         abstract: "The Steward agent: keeps a channel to the control plane and runs what it is sent.",
         version: NodeFacts.agentVersion,
-        subcommands: [Register.self, Start.self, RotateKeys.self, Swarm.self])
+        subcommands: [Register.self, Start.self, RotateKeys.self, Swarm.self, RunDocuments.self, ResumeRun.self, ValidateDocuments.self])
 }
 
 struct LogOptions: ParsableArguments {
@@ -82,13 +83,18 @@ struct Start: AsyncParsableCommand {
 
     @Option(help: "The agent's state folder.") var stateDir: String
     @Option(help: "How many invocations may run at once.") var maxConcurrent: Int = 8
+    @Option(help: "The command that reboots this machine when a command exits 194 (run with /bin/sh -c).")
+    var rebootCommand: String = ComponentRun.defaultRebootCommand
+    @Option(help: "The most reboots one command may ask for.") var maxReboots: Int = 10
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         let runtime: AgentRuntime
         do {
-            runtime = try AgentRuntime(
-                stateDir: stateDir, options: .init(maxConcurrentRuns: maxConcurrent), logger: log.logger("steward-agent"))
+            // After the reboot command, the agent stops with status 194; the machine's start-up starts it again.
+            let options = AgentRuntime.Options(
+                maxConcurrentRuns: maxConcurrent, rebootCommand: rebootCommand, maxReboots: maxReboots, onReboot: { Glibc.exit(194) })
+            runtime = try AgentRuntime(stateDir: stateDir, options: options, logger: log.logger("steward-agent"))
         } catch {
             throw AgentFailure(description: "\(error)")
         }

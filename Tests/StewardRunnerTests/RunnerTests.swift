@@ -26,7 +26,8 @@ struct RunnerTests {
     }
 
     func context(_ dir: String) -> DocumentRunner.Context {
-        .init(commandId: "c-1", instanceId: "mi-0123456789abcdef0", region: "us-east-1", workFolder: dir)
+        // A fresh run folder each time: a folder that holds a journal resumes that run.
+        .init(commandId: "c-1", instanceId: "mi-0123456789abcdef0", region: "us-east-1", workFolder: "\(dir)/run-\(UUID().uuidString)")
     }
 
     @Test("stdout, stderr and the exit code are captured; SSM variables are set")
@@ -109,4 +110,17 @@ struct RunnerTests {
         #expect(r.plugins[0].stdout.hasSuffix("--output truncated--"))
         #expect(r.plugins[0].stdout.count < 1100)
     }
+}
+
+extension DocumentRunner.Outcome {
+    var result: InvocationResult {
+        guard case .finished(let r) = self else {
+            return InvocationResult(
+                commandId: "", instanceId: "", state: .inProgress, responseCode: -1, startedAt: 0, finishedAt: 0, plugins: [])
+        }
+        return r
+    }
+    var state: InvocationState { result.state }
+    var plugins: [PluginResult] { result.plugins }
+    var responseCode: Int { result.responseCode }
 }

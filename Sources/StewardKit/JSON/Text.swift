@@ -20,3 +20,8 @@ func hexByte(_ byte: UInt8, uppercase: Bool = false) -> String {
     let digits = Array(uppercase ? "0123456789ABCDEF" : "0123456789abcdef")
     return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
 }
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hexadecimal digits of the bytes.
+    public var hexString: String { map { hexByte($0) }.joined() }
+}
