@@ -115,7 +115,7 @@ final class Fleet: @unchecked Sendable {
     }
 
     /// Registers an agent and starts it; returns its instance id.
-    func addAgent(tags: [String: String] = [:]) async throws -> String {
+    func addAgent(tags: [String: String] = [:], arguments: [String] = []) async throws -> String {
         let activation = try await api.call("CreateActivation", ["IamRole": "role", "RegistrationLimit": 1])
         let dir = "\(folder)/agent-\(agentDirs.count)"
         let (status, out) = try runToEnd(
@@ -134,12 +134,12 @@ final class Fleet: @unchecked Sendable {
                     "Tags": .array(tags.map { ["Key": .string($0.key), "Value": .string($0.value)] }),
                 ])
         }
-        try await startAgent(id)
+        try await startAgent(id, arguments: arguments)
         return id
     }
 
-    func startAgent(_ id: String) async throws {
-        agents[id] = try Child(Binaries.agent, ["start", "--state-dir", agentDirs[id]!], log: "\(agentDirs[id]!).log")
+    func startAgent(_ id: String, arguments: [String] = []) async throws {
+        agents[id] = try Child(Binaries.agent, ["start", "--state-dir", agentDirs[id]!] + arguments, log: "\(agentDirs[id]!).log")
         try await waitFor("agent \(id) to be Online", timeout: 30) { try? await self.ping(id) == "Online" ? true : nil }
     }
 

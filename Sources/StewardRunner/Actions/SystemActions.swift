@@ -161,7 +161,8 @@ public struct WebDownload: StepAction {
                     "inputs[\(i)]: downloading \(source) failed"
                         + (code.isEmpty || code == "000" ? ": \(r.stderr.trimmingSpaces)" : " with HTTP status \(code)"))
             }
-            if let checksum = item["checksum"]?.stringValue, !checksum.isEmpty {
+            // textValue: a checksum YAML read as a number must still be checked (and fail), not skipped.
+            if let checksum = item["checksum"]?.textValue, !checksum.isEmpty {
                 let algorithm = item["algorithm"]?.stringValue ?? "SHA256"
                 guard ["MD5", "SHA1", "SHA256", "SHA512"].contains(algorithm.uppercased()) else {
                     unlink(partial)

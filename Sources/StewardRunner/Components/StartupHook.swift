@@ -68,7 +68,7 @@ public struct StartupHook: Sendable, Codable, Hashable {
 
                 """
             try DurableFile.write(Data(unit.utf8), to: location!, mode: 0o644)
-            let wants = "/etc/systemd/system/multi-user.target.wants"
+            let wants = wantsFolder
             try FileManager.default.createDirectory(atPath: wants, withIntermediateDirectories: true)
             unlink("\(wants)/\(marker).service")
             guard symlink(location!, "\(wants)/\(marker).service") == 0 else {
@@ -95,6 +95,9 @@ public struct StartupHook: Sendable, Codable, Hashable {
         }
     }
 
+    /// Where `systemctl enable` would link the unit: beside it, in `multi-user.target.wants`.
+    var wantsFolder: String { "\(DurableFile.parent(of: location ?? "/etc/systemd/system/x"))/multi-user.target.wants" }
+
     /// Removes the hook; called when the runner starts again.
     public func remove() {
         switch kind {
@@ -103,7 +106,7 @@ public struct StartupHook: Sendable, Codable, Hashable {
         case .script:
             unlink(location!)
         case .systemd:
-            unlink("/etc/systemd/system/multi-user.target.wants/\(marker).service")
+            unlink("\(wantsFolder)/\(marker).service")
             unlink(location!)
             _ = try? Self.shell("systemctl daemon-reload >/dev/null 2>&1 || true")
         case .crontab:

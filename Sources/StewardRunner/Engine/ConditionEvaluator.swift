@@ -14,7 +14,11 @@ import StewardKit
 /// Evaluates an AWSTOE `if` expression whose strings have been resolved already.
 public enum ConditionEvaluator {
     /// What to do with the step: run it, skip it, or abort the run.
-    public enum Decision: String, Sendable { case execute = "Execute", skip = "Skip", abort = "Abort" }
+    public enum Decision: String, Sendable {
+        case execute = "Execute"
+        case skip = "Skip"
+        case abort = "Abort"
+    }
 
     public static func decide(_ condition: JSONValue, path: String) -> Decision {
         if case .bool(let b) = condition { return b ? .execute : .skip }

@@ -272,6 +272,7 @@ public struct StepEngine: Sendable {
         } else {
             iterations = [nil]
         }
+        var single: [String: JSONValue]?
         var joined: [(String, [String])] = []
         var failedIndices: [Int] = []
         var messages: [String] = []
@@ -305,6 +306,7 @@ public struct StepEngine: Sendable {
                 return (total, firstInputs)
             }
             if r.succeeded {
+                if st.step.loop == nil { single = r.outputs }
                 for (key, value) in r.outputs.sorted(by: { $0.key < $1.key }) {
                     if let k = joined.firstIndex(where: { $0.0 == key }) {
                         joined[k].1.append(value.textValue)
@@ -319,7 +321,8 @@ public struct StepEngine: Sendable {
                 break
             }
         }
-        total.outputs = Dictionary(uniqueKeysWithValues: joined.map { ($0.0, JSONValue.string($0.1.joined(separator: "\n"))) })
+        // A loop's outputs are the successful iterations' values joined per key; a plain step keeps its own.
+        total.outputs = single ?? Dictionary(uniqueKeysWithValues: joined.map { ($0.0, JSONValue.string($0.1.joined(separator: "\n"))) })
         if !failedIndices.isEmpty {
             total.failure =
                 st.step.loop == nil
