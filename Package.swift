@@ -111,7 +111,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardAgentTests",
-            dependencies: ["StewardKit", "StewardAgent"],
+            dependencies: ["StewardKit", "StewardAgent", "StewardRunner"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,6 +5,7 @@ import Testing
 
 @testable import StewardAgent
 @testable import StewardKit
+@testable import StewardRunner
 
 @Suite("The agent's journal, outbox and sealed messages")
 struct JournalTests {
@@ -156,19 +157,53 @@ struct JournalTests {
         #expect(await agent.refusals.first?.hasPrefix("expired") == true)
     }
 
-    @Test("a run that was under way when the agent stopped is reported failed on start, once")
+    @Test("a step that was running when the agent stopped is reported failed on start, once, and never run again")
     func interrupted() async throws {
         let node = try registered()
         let folder = node.folder
-        let message = invocation("44444444-4444-4444-4444-444444444444", ["true"])
+        let message = invocation("44444444-4444-4444-4444-444444444444", ["touch \(node.dir)/ran"])
         try folder.writeJournal(.init(invocation: message, acceptedAt: 1, finished: false))
+        // The engine's journal says the step was running when the agent died.
+        var step = StepState(
+            step: RunStep(name: "s", action: "aws:runShellScript", inputs: message.plan.steps[0].inputs, timeoutSeconds: 3600))
+        step.status = .running
+        step.attempts = 1
+        let state = RunState(
+            executionId: message.commandId,
+            documents: [
+                DocumentState(
+                    name: "c", filePath: "", description: nil, variables: [:], phases: [PhaseState(name: "command", steps: [step])])
+            ],
+            startTime: 1, maxReboots: 10)
+        try RunJournal(folder: "\(folder.path)/runs/\(folder.safe(message.commandId))").save(state)
         await (try runtime(node)).recoverInterruptedRuns()
+        try await waitUntil { folder.outboxResult(message.commandId) != nil }
         let result = try #require(folder.outboxResult(message.commandId))
         #expect(result.state == .failed)
+        #expect(result.plugins[0].stderr.contains("not run again"))
+        #expect(!FileManager.default.fileExists(atPath: "\(node.dir)/ran"))
         #expect(folder.journal(message.commandId)?.finished == true)
         folder.removeOutbox(message.commandId)
         await (try runtime(node)).recoverInterruptedRuns()
+        try await Task.sleep(for: .milliseconds(200))
         #expect(folder.outboxResult(message.commandId) == nil)
+    }
+
+    @Test("a run accepted but not yet started when the agent stopped starts when it is back")
+    func acceptedNotStarted() async throws {
+        let node = try registered()
+        let folder = node.folder
+        let message = invocation("55555555-5555-5555-5555-555555555555", ["echo started-late"])
+        try folder.writeJournal(.init(invocation: message, acceptedAt: 1, finished: false))
+        await (try runtime(node)).recoverInterruptedRuns()
+        try await waitUntil { folder.outboxResult(message.commandId) != nil }
+        let result = try #require(folder.outboxResult(message.commandId))
+        #expect(result.state == .success)
+        #expect(result.plugins[0].stdout == "started-late\n")
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
     }
 
     @Test("key files are private to the agent's user")
