@@ -17,6 +17,10 @@ public struct StewardServer: Sendable {
         public var port: Int
         public var databaseURL: String?
         public var accountId: String
+        /// Where inventory is exported in the resource-data-sync layout (nil: no export).
+        public var inventoryExportDir: String?
+        /// How often the export runs on its own; on demand it runs through `Steward.ExportInventory`.
+        public var inventoryExportInterval: Duration = .seconds(3600)
 
         public init(
             dataDir: String, host: String = "127.0.0.1", port: Int = 8440, databaseURL: String? = nil, accountId: String = "123456789012"
@@ -69,6 +73,11 @@ public struct StewardServer: Sendable {
         CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager).register(
             into: &operations)
         parameters.register(into: &operations)
+        let exporter = configuration.inventoryExportDir.map {
+            InventoryExporter(folder: $0, store: store, accountId: configuration.accountId, logger: logger)
+        }
+        let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter)
+        inventory.register(into: &operations)
         let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
 
         let router = Router()
@@ -93,7 +102,9 @@ public struct StewardServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
 
-        let channel = AgentChannel(store: store, gateway: gateway, dispatcher: dispatcher, serverSigningKey: serverKey, logger: logger)
+        let channel = AgentChannel(
+            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, serverSigningKey: serverKey, logger: logger
+        )
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
             try await channel.register(inbound: inbound, outbound: outbound)
@@ -106,13 +117,18 @@ public struct StewardServer: Sendable {
         }
 
         let sweeper = Sweeper(dispatcher: dispatcher)
+        var services: [any Service] = [sweeper]
+        if let exporter {
+            let interval = configuration.inventoryExportInterval
+            services.append(ScheduledExport(exporter: exporter, interval: interval, store: store))
+        }
         let app = Application(
             router: router,
             server: .http1WebSocketUpgrade(
                 webSocketRouter: wsRouter,
                 configuration: .init(ws: .init(maxFrameSize: AgentChannel.maxFrame, autoPing: .enabled(timePeriod: .seconds(10))))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steward"),
-            services: [sweeper],
+            services: services,
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger
         )
@@ -156,6 +172,21 @@ struct Sweeper: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             try? await Task.sleep(for: .seconds(1))
             await dispatcher.sweep(now: Date().timeIntervalSince1970)
+        }
+    }
+}
+
+/// Exports the inventory of every region with data on a schedule.
+struct ScheduledExport: Service {
+    let exporter: InventoryExporter
+    let interval: Duration
+    let store: Store
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await exporter.runSchedule(every: interval) {
+                Array(Set(try await store.inventoryRegions()))
+            }
         }
     }
 }

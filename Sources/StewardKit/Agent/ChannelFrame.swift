@@ -33,6 +33,10 @@ public struct ChannelFrame: Sendable, Codable {
         case rotate
         /// server → agent: the new keys are in force; the old ones are revoked.
         case rotated
+        /// agent → server: gathered inventory; a type unchanged since the last upload comes as its hash alone.
+        case inventory
+        /// server → agent: the upload is stored; `mismatched` names hash-only types the server does not hold.
+        case inventoryAck
     }
 
     public var type: Kind
@@ -48,12 +52,20 @@ public struct ChannelFrame: Sendable, Codable {
     /// On `rotate`: the new public keys, base64.
     public var signingKey: String?
     public var encryptionKey: String?
+    /// On `inventory`: the items; on both inventory frames: the upload's id.
+    public var inventory: [InventoryWireItem]?
+    public var uploadId: String?
+    public var mismatched: [String]?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
         sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil,
-        signingKey: String? = nil, encryptionKey: String? = nil
+        signingKey: String? = nil, encryptionKey: String? = nil, inventory: [InventoryWireItem]? = nil, uploadId: String? = nil,
+        mismatched: [String]? = nil
     ) {
+        self.inventory = inventory
+        self.uploadId = uploadId
+        self.mismatched = mismatched
         self.type = type
         self.nonce = nonce
         self.instanceId = instanceId
@@ -215,5 +227,22 @@ public struct RegistrationResponse: Sendable, Codable {
         self.region = region
         self.serverSigningKey = serverSigningKey
         self.error = error
+    }
+}
+
+/// One inventory type on the agent channel: PutInventory's item, with the content left out when unchanged.
+public struct InventoryWireItem: Sendable, Codable, Hashable {
+    public var typeName: String
+    public var schemaVersion: String
+    public var captureTime: String
+    public var contentHash: String
+    public var content: [[String: String]]?
+
+    public init(typeName: String, schemaVersion: String, captureTime: String, contentHash: String, content: [[String: String]]?) {
+        self.typeName = typeName
+        self.schemaVersion = schemaVersion
+        self.captureTime = captureTime
+        self.contentHash = contentHash
+        self.content = content
     }
 }

@@ -8,7 +8,10 @@ import StewardKit
 /// Serves the AWS JSON 1.1 API: `POST /` routed by `X-Amz-Target`, SigV4 on every request.
 struct APIRouter: Sendable {
     static let targetPrefix = "AmazonSSM."
-    static let maxBodyBytes = 2 << 20
+    /// Steward's own operations (saved inventory queries, exports), signed and framed like the SSM ones.
+    static let stewardPrefix = "Steward."
+    /// PutInventory carries up to 12 MB of content.
+    static let maxBodyBytes = 16 << 20
 
     let verifier: SigV4Verifier
     let operations: [String: Operation]
@@ -31,8 +34,8 @@ struct APIRouter: Sendable {
             guard let target = request.headers[HTTPField.Name("X-Amz-Target")!] else {
                 throw AWSError("UnknownOperationException", "The X-Amz-Target header is missing.")
             }
-            guard target.hasPrefix(APIRouter.targetPrefix),
-                let operation = operations[String(target.dropFirst(APIRouter.targetPrefix.count))]
+            let name = target.hasPrefix(APIRouter.targetPrefix) ? String(target.dropFirst(APIRouter.targetPrefix.count)) : target
+            guard target.hasPrefix(APIRouter.targetPrefix) || target.hasPrefix(APIRouter.stewardPrefix), let operation = operations[name]
             else {
                 throw AWSError("UnknownOperationException", "Operation \(target) is not supported.")
             }

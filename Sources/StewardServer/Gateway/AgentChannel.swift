@@ -12,6 +12,7 @@ struct AgentChannel: Sendable {
     let store: Store
     let gateway: AgentGateway
     let dispatcher: Dispatcher
+    let inventory: InventoryIntake
     let serverSigningKey: Curve25519.Signing.PrivateKey
     let logger: Logger
 
@@ -147,6 +148,25 @@ struct AgentChannel: Sendable {
         gateway.disconnect(instanceId: instanceId, reason: "keys rotated")
     }
 
+    /// Stores an agent's inventory upload and answers which hash-only types it must send again in full.
+    func receiveInventory(_ frame: ChannelFrame, from instanceId: String) async {
+        let items = (frame.inventory ?? []).map {
+            InventoryIntake.Item(
+                typeName: $0.typeName, schemaVersion: $0.schemaVersion, captureTime: $0.captureTime, contentHash: $0.contentHash,
+                content: $0.content)
+        }
+        var reply = ChannelFrame(type: .inventoryAck, uploadId: frame.uploadId)
+        do {
+            guard let instance = try await store.instance(id: instanceId) else { return }
+            reply.mismatched = try await inventory.put(
+                region: instance.region, instanceId: instanceId, items: items, now: Date().timeIntervalSince1970, partial: true)
+        } catch {
+            logger.warning("an inventory upload was refused", metadata: ["instance": "\(instanceId)", "error": "\(error)"])
+            reply.reason = "\(error)"
+        }
+        _ = gateway.send(reply, to: instanceId)
+    }
+
     func handle(_ frame: ChannelFrame, from instanceId: String) async {
         switch frame.type {
         case .info:
@@ -159,6 +179,8 @@ struct AgentChannel: Sendable {
             await dispatcher.refused(instanceId: instanceId, commandId: frame.commandId, reason: frame.reason ?? "refused")
         case .result:
             if let result = frame.result { await dispatcher.result(result, from: instanceId) }
+        case .inventory:
+            await receiveInventory(frame, from: instanceId)
         default:
             break
         }

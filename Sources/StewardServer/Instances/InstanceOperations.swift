@@ -93,6 +93,7 @@ struct InstanceOperations: Sendable {
             throw AWSError("InvalidInstanceId", "Instance Id \(id) is not valid.")
         }
         try await store.deregister(instanceId: id)
+        try await store.deleteInventory(region: ctx.region, instanceId: id)
         gateway.disconnect(instanceId: id, reason: "deregistered")
         return [:]
     }

@@ -85,6 +85,43 @@ extension Store {
                 """,
             ]
         ),
+        (
+            4,
+            [
+                // One row per (instance, type): what the last upload said about it.
+                """
+                CREATE TABLE inventory_items (
+                    region TEXT NOT NULL, instance_id TEXT NOT NULL, type_name TEXT NOT NULL, schema_version TEXT NOT NULL,
+                    capture_time TEXT NOT NULL, content_hash TEXT NOT NULL, entry_count BIGINT NOT NULL,
+                    updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (region, instance_id, type_name))
+                """,
+                "CREATE INDEX inventory_items_type ON inventory_items (region, type_name)",
+                // One row per entry; Name and Version are columns because fleet queries look them up.
+                """
+                CREATE TABLE inventory_entries (
+                    region TEXT NOT NULL, instance_id TEXT NOT NULL, type_name TEXT NOT NULL, idx BIGINT NOT NULL,
+                    name TEXT, version TEXT, data TEXT NOT NULL, PRIMARY KEY (region, instance_id, type_name, idx))
+                """,
+                "CREATE INDEX inventory_entries_name ON inventory_entries (region, type_name, name)",
+                // Custom types: their attributes as seen, and whether the schema was disabled by DeleteInventory.
+                """
+                CREATE TABLE inventory_schemas (
+                    region TEXT NOT NULL, type_name TEXT NOT NULL, version TEXT NOT NULL, attributes TEXT NOT NULL,
+                    disabled BIGINT NOT NULL, PRIMARY KEY (region, type_name))
+                """,
+                """
+                CREATE TABLE inventory_deletions (
+                    deletion_id TEXT PRIMARY KEY, region TEXT NOT NULL, type_name TEXT NOT NULL, started DOUBLE PRECISION NOT NULL,
+                    status TEXT NOT NULL, summary TEXT NOT NULL)
+                """,
+                // Saved fleet queries that any operator can list and run.
+                """
+                CREATE TABLE inventory_queries (
+                    region TEXT NOT NULL, name TEXT NOT NULL, query TEXT NOT NULL, description TEXT NOT NULL,
+                    created DOUBLE PRECISION NOT NULL, PRIMARY KEY (region, name))
+                """,
+            ]
+        ),
     ]
 
     func migrate() async throws {

@@ -1,0 +1,292 @@
+import Foundation
+import SQLKit
+import StewardKit
+
+/// Inventory: one header row per (instance, type) and one row per entry, with Name and Version as indexed
+/// columns so that fleet-wide questions ("which nodes have openssl below 3.0.13") read only the rows they need.
+extension Store {
+    /// Replaces the stored content of each uploaded type of one instance, in one transaction.
+    public func putInventory(region: String, instanceId: String, uploads: [InventoryUpload], now: Double) async throws {
+        try await putInventory(region: region, batch: [(instanceId, uploads)], now: now)
+    }
+
+    /// The same for many instances at once (bulk loads, benchmarks).
+    public func putInventory(region: String, batch: [(instanceId: String, uploads: [InventoryUpload])], now: Double) async throws {
+        let engine = self.engine
+        try await write { db in
+            var rows: [EntryInsert] = []
+            for (instanceId, uploads) in batch {
+                for upload in uploads {
+                    try await db.raw(
+                        """
+                        DELETE FROM inventory_entries WHERE region = \(bind: region) AND instance_id = \(bind: instanceId)
+                            AND type_name = \(bind: upload.typeName)
+                        """
+                    ).run()
+                    try await db.raw(
+                        """
+                        INSERT INTO inventory_items (region, instance_id, type_name, schema_version, capture_time, content_hash,
+                            entry_count, updated_at)
+                        VALUES (\(bind: region), \(bind: instanceId), \(bind: upload.typeName), \(bind: upload.schemaVersion),
+                            \(bind: upload.captureTime), \(bind: upload.contentHash), \(bind: upload.content.count), \(bind: now))
+                        ON CONFLICT (region, instance_id, type_name) DO UPDATE SET schema_version = excluded.schema_version,
+                            capture_time = excluded.capture_time, content_hash = excluded.content_hash,
+                            entry_count = excluded.entry_count, updated_at = excluded.updated_at
+                        """
+                    ).run()
+                    for (i, entry) in upload.content.enumerated() {
+                        rows.append(
+                            EntryInsert(
+                                instanceId: instanceId, typeName: upload.typeName, idx: i, name: entry["Name"], version: entry["Version"],
+                                data: InventoryUpload.encode(entry)))
+                    }
+                    if upload.typeName.hasPrefix("Custom:") {
+                        try await Store.noteCustomSchema(region: region, upload: upload, db: db)
+                    }
+                    if rows.count >= 20_000 {
+                        try await Store.insertEntries(rows, region: region, engine: engine, db: db)
+                        rows.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+            try await Store.insertEntries(rows, region: region, engine: engine, db: db)
+        }
+    }
+
+    struct EntryInsert: Sendable {
+        var instanceId: String
+        var typeName: String
+        var idx: Int
+        var name: String?
+        var version: String?
+        var data: String
+    }
+
+    /// Many rows per statement: VALUES lists on SQLite (bounded by its variable limit), UNNEST of arrays on PostgreSQL.
+    static func insertEntries(_ rows: [EntryInsert], region: String, engine: Engine, db: any SQLDatabase) async throws {
+        guard !rows.isEmpty else { return }
+        switch engine {
+        case .postgres:
+            for chunk in rows.chunked(into: 10_000) {
+                try await db.raw(
+                    """
+                    INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data)
+                    SELECT \(bind: region), * FROM UNNEST(\(bind: chunk.map(\.instanceId))::text[], \(bind: chunk.map(\.typeName))::text[],
+                        \(bind: chunk.map { $0.idx })::bigint[], \(bind: chunk.map(\.name))::text[], \(bind: chunk.map(\.version))::text[],
+                        \(bind: chunk.map(\.data))::text[])
+                    """
+                ).run()
+            }
+        case .sqlite:
+            for chunk in rows.chunked(into: 4_000) {
+                var query = SQLQueryString(
+                    "INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data) VALUES ")
+                for (n, r) in chunk.enumerated() {
+                    if n > 0 { query.appendLiteral(", ") }
+                    query.appendInterpolation(
+                        "(\(bind: region), \(bind: r.instanceId), \(bind: r.typeName), \(bind: r.idx), \(bind: r.name), \(bind: r.version), \(bind: r.data))"
+                            as SQLQueryString)
+                }
+                try await db.raw(query).run()
+            }
+        }
+    }
+
+    static func noteCustomSchema(region: String, upload: InventoryUpload, db: any SQLDatabase) async throws {
+        let existing = try await db.raw(
+            "SELECT attributes FROM inventory_schemas WHERE region = \(bind: region) AND type_name = \(bind: upload.typeName)"
+        ).first()
+        var attributes = Set(
+            try existing.map { try Columns.decode([String].self, from: $0.string("attributes"), column: "attributes") } ?? [])
+        for entry in upload.content { attributes.formUnion(entry.keys) }
+        try await db.raw(
+            """
+            INSERT INTO inventory_schemas (region, type_name, version, attributes, disabled)
+            VALUES (\(bind: region), \(bind: upload.typeName), \(bind: upload.schemaVersion), \(bind: Columns.json(attributes.sorted())), 0)
+            ON CONFLICT (region, type_name) DO UPDATE SET version = excluded.version, attributes = excluded.attributes
+            """
+        ).run()
+    }
+
+    // MARK: reading
+
+    /// Regions that hold any inventory.
+    public func inventoryRegions() async throws -> [String] {
+        try await read { db in try await db.raw("SELECT DISTINCT region FROM inventory_items").all().map { try $0.string("region") } }
+    }
+
+    public func inventoryItems(region: String, instanceId: String? = nil, typeName: String? = nil) async throws -> [InventoryItemRecord] {
+        try await read { db in
+            var query = SQLQueryString("SELECT * FROM inventory_items WHERE region = \(bind: region)")
+            if let instanceId { query.appendInterpolation(" AND instance_id = \(bind: instanceId)" as SQLQueryString) }
+            if let typeName { query.appendInterpolation(" AND type_name = \(bind: typeName)" as SQLQueryString) }
+            query.appendLiteral(" ORDER BY instance_id, type_name")
+            return try await db.raw(query).all().map { row in
+                InventoryItemRecord(
+                    instanceId: try row.string("instance_id"), typeName: try row.string("type_name"),
+                    schemaVersion: try row.string("schema_version"), captureTime: try row.string("capture_time"),
+                    contentHash: try row.string("content_hash"), entryCount: try row.int("entry_count"),
+                    updatedAt: try row.double("updated_at"))
+            }
+        }
+    }
+
+    /// The entries of one instance's type, in upload order.
+    public func inventoryEntries(region: String, instanceId: String, typeName: String) async throws -> [[String: String]] {
+        try await read { db in
+            try await db.raw(
+                """
+                SELECT data FROM inventory_entries WHERE region = \(bind: region) AND instance_id = \(bind: instanceId)
+                    AND type_name = \(bind: typeName) ORDER BY idx
+                """
+            ).all().map { InventoryUpload.decode(try $0.string("data")) }
+        }
+    }
+
+    /// Entries of a type across the fleet; only those with this Name when `name` is given (an index lookup).
+    /// With `attributes: false` only instance, Name and Version are read.
+    public func fleetEntries(
+        region: String, typeName: String, name: String? = nil, namePrefix: String? = nil, instanceIds: [String]? = nil, attributes: Bool
+    ) async throws -> [InventoryEntryRow] {
+        try await read { db in
+            var query = SQLQueryString(
+                attributes
+                    ? "SELECT instance_id, name, version, data FROM inventory_entries"
+                    : "SELECT instance_id, name, version FROM inventory_entries")
+            query.appendInterpolation(" WHERE region = \(bind: region) AND type_name = \(bind: typeName)" as SQLQueryString)
+            if let name { query.appendInterpolation(" AND name = \(bind: name)" as SQLQueryString) }
+            if let namePrefix {
+                // A range on the index rather than LIKE, which has different case rules on the two engines.
+                query.appendInterpolation(
+                    " AND name >= \(bind: namePrefix) AND name < \(bind: namePrefix + "\u{10FFFF}")" as SQLQueryString)
+            }
+            if let instanceIds {
+                if instanceIds.isEmpty { return [] }
+                query.appendLiteral(" AND instance_id IN (")
+                for (n, id) in instanceIds.enumerated() {
+                    if n > 0 { query.appendLiteral(", ") }
+                    query.appendInterpolation(bind: id)
+                }
+                query.appendLiteral(")")
+            }
+            query.appendLiteral(" ORDER BY instance_id, idx")
+            return try await db.raw(query).all().map { row in
+                InventoryEntryRow(
+                    instanceId: try row.string("instance_id"), name: try row.optionalString("name"),
+                    version: try row.optionalString("version"),
+                    attributes: attributes ? InventoryUpload.decode(try row.string("data")) : [:])
+            }
+        }
+    }
+
+    /// Removes a type from every instance; returns the number of instances per schema version that had it.
+    public func deleteInventoryType(region: String, typeName: String) async throws -> [(version: String, count: Int)] {
+        try await write { db in
+            let rows = try await db.raw(
+                """
+                SELECT schema_version, COUNT(*) AS n FROM inventory_items WHERE region = \(bind: region) AND type_name = \(bind: typeName)
+                GROUP BY schema_version ORDER BY schema_version
+                """
+            ).all()
+            let counts = try rows.map { (version: try $0.string("schema_version"), count: try $0.int("n")) }
+            try await db.raw("DELETE FROM inventory_entries WHERE region = \(bind: region) AND type_name = \(bind: typeName)").run()
+            try await db.raw("DELETE FROM inventory_items WHERE region = \(bind: region) AND type_name = \(bind: typeName)").run()
+            return counts
+        }
+    }
+
+    /// Forgets everything an instance reported (when it is deregistered).
+    public func deleteInventory(region: String, instanceId: String) async throws {
+        try await write { db in
+            try await db.raw("DELETE FROM inventory_entries WHERE region = \(bind: region) AND instance_id = \(bind: instanceId)").run()
+            try await db.raw("DELETE FROM inventory_items WHERE region = \(bind: region) AND instance_id = \(bind: instanceId)").run()
+        }
+    }
+
+    // MARK: schemas
+
+    public func inventorySchemas(region: String) async throws -> [InventorySchemaRecord] {
+        try await read { db in
+            try await db.raw("SELECT * FROM inventory_schemas WHERE region = \(bind: region) ORDER BY type_name").all().map { row in
+                InventorySchemaRecord(
+                    typeName: try row.string("type_name"), version: try row.string("version"),
+                    attributes: try Columns.decode([String].self, from: row.string("attributes"), column: "attributes"),
+                    disabled: try row.bool("disabled"))
+            }
+        }
+    }
+
+    /// DeleteInventory's schema option: `DisableSchema` keeps the schema but refuses new data; `DeleteSchema` forgets it.
+    public func changeInventorySchema(region: String, typeName: String, delete: Bool) async throws {
+        try await write { db in
+            if delete {
+                try await db.raw("DELETE FROM inventory_schemas WHERE region = \(bind: region) AND type_name = \(bind: typeName)").run()
+            } else {
+                try await db.raw(
+                    "UPDATE inventory_schemas SET disabled = 1 WHERE region = \(bind: region) AND type_name = \(bind: typeName)"
+                ).run()
+            }
+        }
+    }
+
+    // MARK: deletions
+
+    public func recordInventoryDeletion(region: String, deletionId: String, typeName: String, started: Double, summary: JSONValue)
+        async throws
+    {
+        try await write { db in
+            try await db.raw(
+                """
+                INSERT INTO inventory_deletions (deletion_id, region, type_name, started, status, summary)
+                VALUES (\(bind: deletionId), \(bind: region), \(bind: typeName), \(bind: started), 'Complete', \(bind: JSONWriter.string(summary)))
+                """
+            ).run()
+        }
+    }
+
+    public func inventoryDeletions(region: String) async throws -> [(
+        deletionId: String, typeName: String, started: Double, summary: JSONValue
+    )] {
+        try await read { db in
+            try await db.raw("SELECT * FROM inventory_deletions WHERE region = \(bind: region) ORDER BY started DESC").all().map { row in
+                (
+                    try row.string("deletion_id"), try row.string("type_name"), try row.double("started"),
+                    (try? JSONReader.parse(try row.string("summary"))) ?? .null
+                )
+            }
+        }
+    }
+
+    // MARK: saved queries
+
+    public func saveInventoryQuery(region: String, _ q: SavedInventoryQuery) async throws {
+        try await write { db in
+            try await db.raw(
+                """
+                INSERT INTO inventory_queries (region, name, query, description, created)
+                VALUES (\(bind: region), \(bind: q.name), \(bind: q.query), \(bind: q.description), \(bind: q.created))
+                ON CONFLICT (region, name) DO UPDATE SET query = excluded.query, description = excluded.description
+                """
+            ).run()
+        }
+    }
+
+    public func inventoryQueries(region: String) async throws -> [SavedInventoryQuery] {
+        try await read { db in
+            try await db.raw("SELECT * FROM inventory_queries WHERE region = \(bind: region) ORDER BY name").all().map { row in
+                SavedInventoryQuery(
+                    name: try row.string("name"), query: try row.string("query"), description: try row.string("description"),
+                    created: try row.double("created"))
+            }
+        }
+    }
+
+    public func deleteInventoryQuery(region: String, name: String) async throws -> Bool {
+        try await write { db in
+            let found = try await db.raw("SELECT name FROM inventory_queries WHERE region = \(bind: region) AND name = \(bind: name)")
+                .first()
+            try await db.raw("DELETE FROM inventory_queries WHERE region = \(bind: region) AND name = \(bind: name)").run()
+            return found != nil
+        }
+    }
+}
