@@ -8,7 +8,8 @@ public enum BuiltinDocuments {
     }
 
     public static let all: [Entry] = [
-        Entry(name: "AWS-RunShellScript", content: runShellScript)
+        Entry(name: "AWS-RunShellScript", content: runShellScript),
+        Entry(name: "AWS-GatherSoftwareInventory", content: gatherSoftwareInventory),
     ]
 
     public static func named(_ name: String) -> Entry? { all.first { $0.name == name } }
@@ -52,4 +53,63 @@ public enum BuiltinDocuments {
         }
         """
 
+    static func enabledParameter(_ description: String, default value: String = "Enabled") -> String {
+        """
+            {
+              "type": "String",
+              "default": "\(value)",
+              "description": "\(description)",
+              "allowedValues": ["Enabled", "Disabled"]
+            }
+        """
+    }
+
+    static let gatherSoftwareInventory = """
+        {
+          "schemaVersion": "2.0",
+          "description": "Software inventory: applications, AWS components, files, network configuration, services, instance details and custom inventory.",
+          "parameters": {
+            "applications": \(enabledParameter("(Optional) Collect data for installed applications.")),
+            "awsComponents": \(enabledParameter("(Optional) Collect data for AWS components such as the agent.")),
+            "files": {
+              "type": "String",
+              "default": "",
+              "description": "(Optional) Collect data for files: a JSON list of {Path, Pattern, Recursive, DirScanLimit}.",
+              "displayType": "textarea"
+            },
+            "networkConfig": \(enabledParameter("(Optional) Collect data for network configurations.")),
+            "windowsUpdates": \(enabledParameter("(Optional, Windows) Collect data for Windows updates.")),
+            "instanceDetailedInformation": \(enabledParameter("(Optional) Collect CPU, kernel and other instance details.")),
+            "services": \(enabledParameter("(Optional) Collect data for service configurations.")),
+            "windowsRegistry": {
+              "type": "String",
+              "default": "",
+              "description": "(Optional, Windows) Collect data for registry keys.",
+              "displayType": "textarea"
+            },
+            "windowsRoles": \(enabledParameter("(Optional, Windows) Collect data for Windows roles.")),
+            "customInventory": \(enabledParameter("(Optional) Collect data for custom inventory.")),
+            "billingInfo": \(enabledParameter("(Optional) Collect billing information."))
+          },
+          "mainSteps": [
+            {
+              "action": "aws:softwareInventory",
+              "name": "collectSoftwareInventoryItems",
+              "inputs": {
+                "applications": "{{ applications }}",
+                "awsComponents": "{{ awsComponents }}",
+                "networkConfig": "{{ networkConfig }}",
+                "files": "{{ files }}",
+                "services": "{{ services }}",
+                "windowsRoles": "{{ windowsRoles }}",
+                "windowsRegistry": "{{ windowsRegistry }}",
+                "windowsUpdates": "{{ windowsUpdates }}",
+                "instanceDetailedInformation": "{{ instanceDetailedInformation }}",
+                "billingInfo": "{{ billingInfo }}",
+                "customInventory": "{{ customInventory }}"
+              }
+            }
+          ]
+        }
+        """
 }

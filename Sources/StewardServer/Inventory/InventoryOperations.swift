@@ -65,8 +65,17 @@ struct InventoryOperations: Sendable {
             try await store.inventoryItems(region: ctx.region, typeName: typeName).filter { page.items.contains($0.instanceId) }
                 .map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
         // Content: the page's entries of the type; when the type was filtered, only the entries that matched.
-        let rows = try await store.fleetEntries(region: ctx.region, typeName: typeName, instanceIds: pageIds, attributes: true)
         let typeFilters = selection.positiveTypes[typeName]
+        // With a Name filter on this type only the named entries are read, not every entry of the page's nodes.
+        var rows: [InventoryEntryRow] = []
+        if let names = typeFilters?.first(where: { $0.attribute == "Name" && $0.type == "Equal" })?.values {
+            for name in Set(names) {
+                rows += try await store.fleetEntries(
+                    region: ctx.region, typeName: typeName, name: name, instanceIds: pageIds, attributes: true)
+            }
+        } else {
+            rows = try await store.fleetEntries(region: ctx.region, typeName: typeName, instanceIds: pageIds, attributes: true)
+        }
         let platforms = try await platformsIfNeeded(ctx, typeFilters ?? [], [:])
         var content: [String: [JSONValue]] = [:]
         for row in rows {

@@ -32,7 +32,8 @@ struct APIClient: Sendable {
     func call(_ operation: String, _ body: JSONValue = [:]) async throws -> JSONValue {
         let bytes = JSONWriter.bytes(body)
         var headers: [(String, String)] = [
-            ("Host", host), ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AmazonSSM.\(operation)"),
+            ("Host", host), ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amz-Target", operation.contains(".") ? operation : "AmazonSSM.\(operation)"),
         ]
         headers += SigV4.sign(
             SigV4.Request(method: "POST", path: "/", headers: headers, body: bytes), accessKeyId: accessKeyId,

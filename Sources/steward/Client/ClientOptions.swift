@@ -5,6 +5,7 @@ import StewardKit
 enum OutputFormat: String, ExpressibleByArgument, Sendable {
     case table
     case json
+    case csv
 }
 
 /// Where and as whom the client commands call the API: flags, then the standard AWS variables and profiles.
@@ -18,7 +19,7 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "A profile in ~/.aws/credentials and ~/.aws/config.")
     var profile: String?
 
-    @Option(help: "Output format: table or json.")
+    @Option(help: "Output format: table, json or csv (csv where the output is a table).")
     var output: OutputFormat = .table
 
     func client() throws -> APIClient {

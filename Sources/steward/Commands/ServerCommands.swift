@@ -24,6 +24,14 @@ func parseListen(_ text: String) throws -> (String, Int) {
     return (String(text[..<colon]), port)
 }
 
+/// `90`, `90s`, `15m`, `1h`.
+func parseInterval(_ text: String) throws -> Int {
+    let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+    if let unit = text.last, let factor = units[unit], let n = Int(text.dropLast()), n > 0 { return n * factor }
+    if let n = Int(text), n > 0 { return n }
+    throw ValidationError("an interval is a number of seconds, or a number with s, m or h (like 15m), not \(text)")
+}
+
 func checkAccountId(_ id: String) throws {
     guard id.count == 12, id.allSatisfy(\.isNumber) else { throw ValidationError("--account-id must be 12 digits") }
 }
@@ -37,17 +45,21 @@ struct Server: AsyncParsableCommand {
     @Option(help: "postgres://user:password@host:port/db for PostgreSQL; SQLite in the data folder if not given.")
     var database: String?
     @Option(help: "The 12-digit account id shown in ARNs and as document owner.") var accountId: String = "123456789012"
+    @Option(help: "Export the inventory to this folder (JSON Lines in the resource-data-sync layout), on a schedule and on demand.")
+    var inventoryExportDir: String?
+    @Option(help: "How often the inventory export runs: seconds, or a number with s, m or h.") var inventoryExportInterval: String = "1h"
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         let (host, port) = try parseListen(listen)
         try checkAccountId(accountId)
         let logger = log.logger("steward")
-        let server = StewardServer(
-            configuration: .init(
-                dataDir: dataDir, host: host, port: port,
-                databaseURL: database ?? ProcessInfo.processInfo.environment["STEWARD_DATABASE"], accountId: accountId),
-            logger: logger)
+        var configuration = StewardServer.Configuration(
+            dataDir: dataDir, host: host, port: port,
+            databaseURL: database ?? ProcessInfo.processInfo.environment["STEWARD_DATABASE"], accountId: accountId)
+        configuration.inventoryExportDir = inventoryExportDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        configuration.inventoryExportInterval = .seconds(try parseInterval(inventoryExportInterval))
+        let server = StewardServer(configuration: configuration, logger: logger)
         do {
             try await server.run { port in logger.info("listening on http://\(host):\(port)") }
         } catch {
@@ -82,7 +94,7 @@ struct AccessKey: AsyncParsableCommand {
                 case .json:
                     print(
                         JSONWriter.string(["AccessKeyId": .string(creds.accessKeyId), "SecretAccessKey": .string(creds.secretAccessKey)]))
-                case .table:
+                case .table, .csv:
                     print("AccessKeyId      \(creds.accessKeyId)\nSecretAccessKey  \(creds.secretAccessKey)")
                 }
             } catch {
