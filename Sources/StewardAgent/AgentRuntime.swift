@@ -1,5 +1,6 @@
 import Crypto
 import Logging
+import StewardInventory
 import StewardKit
 import StewardRunner
 import Synchronization
@@ -30,6 +31,10 @@ public actor AgentRuntime {
         public var maxReboots: Int
         /// Called after the reboot command ran: the agent stops here, as the machine is going down.
         public var onReboot: (@Sendable () -> Void)?
+        /// Where custom inventory JSON files are read from.
+        public var customInventoryDirectory = "/var/lib/steward/inventory/custom"
+        /// Gather and upload inventory this often on its own (nil: only when a command asks).
+        public var inventoryInterval: Duration?
 
         public init(
             maxConcurrentRuns: Int = 8, backoffBase: Duration = .milliseconds(250), backoffCap: Duration = .seconds(15),
@@ -84,6 +89,22 @@ public actor AgentRuntime {
     /// Runs until the task is cancelled: connects, serves, and reconnects with capped, fully jittered backoff.
     public func run() async {
         recoverInterruptedRuns()
+        let schedule = options.inventoryInterval.map { interval in
+            Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(2))
+                    guard await self.isConnected else { continue }
+                    var policy = GatherPolicy()
+                    policy.customInventoryDirectory = self.options.customInventoryDirectory
+                    let (items, _) = await Gatherers.gather(policy, facts: self.inventoryFacts)
+                    if case .failure(let error) = await self.uploadInventory(items) {
+                        self.logger.warning("scheduled inventory upload failed: \(error)")
+                    }
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+        defer { schedule?.cancel() }
         var attempt = 0
         while !Task.isCancelled {
             let welcomed = await connectOnce()
@@ -163,11 +184,64 @@ public actor AgentRuntime {
         for result in folder.outbox() { send(ChannelFrame(type: .result, result: result)) }
     }
 
+    // MARK: inventory
+
+    nonisolated var inventoryFacts: InstanceFacts {
+        InstanceFacts(
+            instanceId: identity.instanceId, computerName: info.computerName, ipAddress: info.ipAddress, platformName: info.platformName,
+            platformType: info.platformType, platformVersion: info.platformVersion, agentVersion: info.agentVersion)
+    }
+
+    private var inventoryWaiters: [String: CheckedContinuation<ChannelFrame?, Never>] = [:]
+
+    /// Sends one upload and waits for the server's answer (nil when none came in time or the channel closed).
+    private func sendInventory(_ wire: [InventoryWireItem]) async -> ChannelFrame? {
+        guard outbound != nil else { return nil }
+        let id = UUID().uuidString.lowercased()
+        send(ChannelFrame(type: .inventory, inventory: wire, uploadId: id))
+        let timeout = Task {
+            try? await Task.sleep(for: .seconds(60))
+            self.expireInventoryWaiter(id)
+        }
+        defer { timeout.cancel() }
+        return await withCheckedContinuation { inventoryWaiters[id] = $0 }
+    }
+
+    private func expireInventoryWaiter(_ id: String) {
+        inventoryWaiters.removeValue(forKey: id)?.resume(returning: nil)
+    }
+
+    /// Uploads gathered inventory: hash only for what the server already holds, the rest in full; types the server
+    /// does not hold after all go again in full. Returns one line per type saying what was sent.
+    func uploadInventory(_ items: [InventoryItem]) async -> Result<String, AgentError> {
+        let ledger = InventoryLedger(folder: folder)
+        let wire = ledger.wire(items)
+        guard let reply = await sendInventory(wire) else {
+            return .failure(AgentError("the server did not acknowledge the inventory upload (the channel is down or slow); it is sent again next time"))
+        }
+        if let reason = reply.reason { return .failure(AgentError("the server refused the inventory: \(reason)")) }
+        var resent: [String] = []
+        if let mismatched = reply.mismatched, !mismatched.isEmpty {
+            ledger.forget(mismatched)
+            let again = ledger.wire(items.filter { mismatched.contains($0.typeName) }, full: Set(mismatched))
+            guard let second = await sendInventory(again), second.reason == nil, second.mismatched?.isEmpty ?? true else {
+                return .failure(AgentError("the server did not take the inventory sent again in full"))
+            }
+            resent = mismatched
+        }
+        ledger.record(Dictionary(items.map { ($0.typeName, $0.contentHash) }, uniquingKeysWith: { a, _ in a }))
+        let summary = InventoryLedger.summary(wire, resent: resent)
+        logger.info("inventory uploaded", metadata: ["types": "\(summary.split(separator: "\n").joined(separator: "; "))"])
+        return .success(summary)
+    }
+
     private func detach() {
         if isConnected { logger.info("disconnected from \(identity.server)") }
         outbound?.finish()
         outbound = nil
         isConnected = false
+        for (_, waiter) in inventoryWaiters { waiter.resume(returning: nil) }
+        inventoryWaiters.removeAll()
     }
 
     private func send(_ frame: ChannelFrame) {
@@ -192,6 +266,8 @@ public actor AgentRuntime {
             }
         case .resultAck:
             if let id = frame.commandId { folder.removeOutbox(id) }
+        case .inventoryAck:
+            if let id = frame.uploadId, let waiter = inventoryWaiters.removeValue(forKey: id) { waiter.resume(returning: frame) }
         case .error:
             logger.warning("the server closed the channel: \(frame.reason ?? "no reason given")")
         default:
@@ -286,6 +362,9 @@ public actor AgentRuntime {
             platformName: info.platformName, platformVersion: info.platformVersion, workFolder: runFolder(invocation.commandId))
         context.secrets = invocation.secrets
         context.maxReboots = options.maxReboots
+        context.extraActions["aws:softwareInventory"] = SoftwareInventoryAction(
+            facts: inventoryFacts, customInventoryDirectory: options.customInventoryDirectory,
+            upload: { items in await self.uploadInventory(items) })
         await slots.acquire()
         let outcome = await DocumentRunner().run(invocation.plan, context: context)
         await slots.release()

@@ -27,6 +27,8 @@ public struct DocumentRunner: Sendable {
         public var secrets: [String] = []
         /// Reboots one run may ask for before it is stopped.
         public var maxReboots = 10
+        /// Actions the host adds to the standard ones (the agent's `aws:softwareInventory`).
+        public var extraActions: [String: any StepAction] = [:]
 
         public init(
             commandId: String, instanceId: String, region: String, platformType: String = "Linux",
@@ -77,8 +79,9 @@ public struct DocumentRunner: Sendable {
         env["AWS_SSM_PLATFORM_NAME"] = context.platformName
         env["AWS_SSM_PLATFORM_VERSION"] = context.platformVersion
         for (k, v) in plan.environment { env[k] = v }
+        let actions = ActionRegistry(ActionRegistry.standard.actions.merging(context.extraActions) { _, extra in extra })
         let engine = StepEngine(
-            journal: journal, workFolder: context.workFolder, environment: env, outputLimit: context.outputLimit,
+            journal: journal, actions: actions, workFolder: context.workFolder, environment: env, outputLimit: context.outputLimit,
             console: Console(secrets: context.secrets))
         do {
             if try await engine.run(&state) == .reboot { return .reboot }

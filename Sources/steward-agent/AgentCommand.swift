@@ -86,14 +86,25 @@ struct Start: AsyncParsableCommand {
     @Option(help: "The command that reboots this machine when a command exits 194 (run with /bin/sh -c).")
     var rebootCommand: String = ComponentRun.defaultRebootCommand
     @Option(help: "The most reboots one command may ask for.") var maxReboots: Int = 10
+    @Option(help: "Where custom inventory files (*.json) are read from.") var customInventoryDir = "/var/lib/steward/inventory/custom"
+    @Option(help: "Gather and upload inventory this often on its own, in seconds or with s, m or h (off when not given).")
+    var inventoryInterval: String?
     @OptionGroup var log: LogOptions
 
     func run() async throws {
         let runtime: AgentRuntime
         do {
             // After the reboot command, the agent stops with status 194; the machine's start-up starts it again.
-            let options = AgentRuntime.Options(
+            var options = AgentRuntime.Options(
                 maxConcurrentRuns: maxConcurrent, rebootCommand: rebootCommand, maxReboots: maxReboots, onReboot: { Glibc.exit(194) })
+            options.customInventoryDirectory = customInventoryDir
+            if let inventoryInterval {
+                let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
+                let seconds =
+                    Int(inventoryInterval) ?? inventoryInterval.last.flatMap { u in units[u].flatMap { f in Int(inventoryInterval.dropLast()).map { $0 * f } } }
+                guard let seconds, seconds > 0 else { throw AgentFailure(description: "--inventory-interval is seconds, or a number with s, m or h") }
+                options.inventoryInterval = .seconds(seconds)
+            }
             runtime = try AgentRuntime(stateDir: stateDir, options: options, logger: log.logger("steward-agent"))
         } catch {
             throw AgentFailure(description: "\(error)")
