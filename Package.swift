@@ -49,6 +49,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StewardInventory",
+            dependencies: [
+                "StewardKit", "StewardRunner",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StewardStore",
             dependencies: [
                 "StewardKit",
@@ -112,6 +120,11 @@ let package = Package(
         .testTarget(
             name: "StewardAgentTests",
             dependencies: ["StewardKit", "StewardAgent", "StewardRunner"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StewardInventoryTests",
+            dependencies: ["StewardInventory", "StewardKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
