@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "StewardAgent",
             dependencies: [
-                "StewardKit", "StewardRunner",
+                "StewardKit", "StewardRunner", "StewardInventory",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -93,7 +93,7 @@ public actor AgentRuntime {
             Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .seconds(2))
-                    guard await self.isConnected else { continue }
+                    guard self.isConnected else { continue }
                     var policy = GatherPolicy()
                     policy.customInventoryDirectory = self.options.customInventoryDirectory
                     let (items, _) = await Gatherers.gather(policy, facts: self.inventoryFacts)
@@ -217,7 +217,8 @@ public actor AgentRuntime {
         let ledger = InventoryLedger(folder: folder)
         let wire = ledger.wire(items)
         guard let reply = await sendInventory(wire) else {
-            return .failure(AgentError("the server did not acknowledge the inventory upload (the channel is down or slow); it is sent again next time"))
+            return .failure(
+                AgentError("the server did not acknowledge the inventory upload (the channel is down or slow); it is sent again next time"))
         }
         if let reason = reply.reason { return .failure(AgentError("the server refused the inventory: \(reason)")) }
         var resent: [String] = []

@@ -101,8 +101,11 @@ struct Start: AsyncParsableCommand {
             if let inventoryInterval {
                 let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600]
                 let seconds =
-                    Int(inventoryInterval) ?? inventoryInterval.last.flatMap { u in units[u].flatMap { f in Int(inventoryInterval.dropLast()).map { $0 * f } } }
-                guard let seconds, seconds > 0 else { throw AgentFailure(description: "--inventory-interval is seconds, or a number with s, m or h") }
+                    Int(inventoryInterval)
+                    ?? inventoryInterval.last.flatMap { u in units[u].flatMap { f in Int(inventoryInterval.dropLast()).map { $0 * f } } }
+                guard let seconds, seconds > 0 else {
+                    throw AgentFailure(description: "--inventory-interval is seconds, or a number with s, m or h")
+                }
                 options.inventoryInterval = .seconds(seconds)
             }
             runtime = try AgentRuntime(stateDir: stateDir, options: options, logger: log.logger("steward-agent"))

@@ -150,14 +150,20 @@ class AgentHandle:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def start(self) -> None:
+    @property
+    def custom_inventory_dir(self) -> str:
+        return os.path.join(self.state_dir, "custom-inventory")
+
+    def start(self, env=None) -> None:
         if self.running:
             return
         log = open(self.log_path, "ab")
         try:
             self.process = subprocess.Popen(
-                [self.binary, "start", "--state-dir", self.state_dir],
+                [self.binary, "start", "--state-dir", self.state_dir,
+                 "--custom-inventory-dir", self.custom_inventory_dir],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=None if env is None else {**os.environ, **env},
             )
         finally:
             log.close()

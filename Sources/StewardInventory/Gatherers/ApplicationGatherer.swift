@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// AWS:Application and AWS:AWSComponent, from every package database on the node (dpkg, rpm, apk).
 ///
 /// One entry per package the database lists: dpkg's entries are exactly what `dpkg-query -W` shows, so a
@@ -13,7 +17,10 @@ struct ApplicationGatherer: Gatherer {
         var sources = 0
         if let dpkgQuery = Host.program("dpkg-query") {
             sources += 1
-            do { packages += try await DpkgDatabase.installed(dpkgQuery) } catch { problems.append("dpkg-query: \(error)") }
+            let admin = getenv("DPKG_ADMINDIR").map { String(cString: $0) } ?? "/var/lib/dpkg"
+            do { packages += try await DpkgDatabase.installed(dpkgQuery, infoFolder: "\(admin)/info") } catch {
+                problems.append("dpkg-query: \(error)")
+            }
         }
         if let rpm = Host.program("rpm") {
             sources += 1

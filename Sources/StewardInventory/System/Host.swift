@@ -78,9 +78,13 @@ enum Host {
     /// Runs a program to its end and returns what it printed; a failure, a timeout or a cut-off output throws.
     static func run(_ path: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> String {
         let name = path.split(separator: "/").last.map(String.init) ?? path
+        var environment = ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"]
+        // The package managers' own database locations, when the agent was started with them (chroots, image builds).
+        for key in ["DPKG_ADMINDIR", "RPM_DBPATH"] {
+            if let value = getenv(key) { environment[key] = String(cString: value) }
+        }
         let outcome = try await ChildProcess.run(
-            executable: path, arguments: arguments,
-            environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"],
+            executable: path, arguments: arguments, environment: environment,
             workingDirectory: "/", timeout: timeout, outputLimit: 64 << 20)
         if outcome.timedOut { throw CommandError(description: "\(name) did not finish within \(timeout)") }
         if outcome.stdoutTruncated { throw CommandError(description: "\(name) printed more than 64 MiB") }
