@@ -236,7 +236,9 @@ def server(request):
         assert key.get("AccessKeyId") and key.get("SecretAccessKey"), f"bad access key output: {res.stdout!r}"
 
         port = free_port()
-        argv = [steward, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}"]
+        export_dir = os.path.join(tmp_dir, "inventory-export")
+        argv = [steward, "server", "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}",
+                "--inventory-export-dir", export_dir]
         db_url = os.environ.get("STEWARD_TEST_DATABASE_URL")
         if db_url:
             argv += ["--database", db_url]
@@ -245,7 +247,7 @@ def server(request):
 
         handle = ServerHandle(url=f"http://127.0.0.1:{port}", port=port, data_dir=data_dir,
                               key=key, log_path=log_path, process=proc,
-                              extra={"tmp_dir": tmp_dir, "bin": steward})
+                              extra={"tmp_dir": tmp_dir, "bin": steward, "export_dir": export_dir})
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while True:
             if proc.poll() is not None:

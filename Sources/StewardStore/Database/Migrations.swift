@@ -101,7 +101,7 @@ extension Store {
                 CREATE TABLE inventory_entries (
                     region TEXT NOT NULL, instance_id TEXT NOT NULL, type_name TEXT NOT NULL, idx BIGINT NOT NULL,
                     name TEXT, version TEXT, data TEXT NOT NULL, PRIMARY KEY (region, instance_id, type_name, idx))
-                """,
+                """ + "{WITHOUT_ROWID}",
                 "CREATE INDEX inventory_entries_name ON inventory_entries (region, type_name, name)",
                 // Custom types: their attributes as seen, and whether the schema was disabled by DeleteInventory.
                 """
@@ -134,7 +134,9 @@ extension Store {
             let applied = Set(try rows.map { try $0.decode(column: "version", as: Int.self) })
             for migration in Store.migrations where !applied.contains(migration.version) {
                 for statement in migration.statements {
-                    try await db.raw(SQLQueryString(statement)).run()
+                    // SQLite keeps a table clustered on its primary key when told; PostgreSQL has no such clause.
+                    let sql = statement.replacingOccurrences(of: "{WITHOUT_ROWID}", with: engine == .sqlite ? " WITHOUT ROWID" : "")
+                    try await db.raw(SQLQueryString(sql)).run()
                 }
                 try await db.raw("INSERT INTO schema_migrations (version) VALUES (\(bind: migration.version))").run()
             }

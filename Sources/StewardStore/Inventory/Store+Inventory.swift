@@ -78,16 +78,25 @@ extension Store {
                 ).run()
             }
         case .sqlite:
-            for chunk in rows.chunked(into: 4_000) {
-                var query = SQLQueryString(
-                    "INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data) VALUES ")
+            // The rows travel as one JSON text and SQLite unpacks them: one bind per statement instead of seven per row.
+            for chunk in rows.chunked(into: 20_000) {
+                var text = "["
+                text.reserveCapacity(chunk.count * 200)
                 for (n, r) in chunk.enumerated() {
-                    if n > 0 { query.appendLiteral(", ") }
-                    query.appendInterpolation(
-                        "(\(bind: region), \(bind: r.instanceId), \(bind: r.typeName), \(bind: r.idx), \(bind: r.name), \(bind: r.version), \(bind: r.data))"
-                            as SQLQueryString)
+                    if n > 0 { text += "," }
+                    text += JSONWriter.string(
+                        [
+                            .string(r.instanceId), .string(r.typeName), .number(Double(r.idx)), JSONValue(r.name), JSONValue(r.version),
+                            .string(r.data),
+                        ])
                 }
-                try await db.raw(query).run()
+                text += "]"
+                try await db.raw(
+                    """
+                    INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data)
+                    SELECT \(bind: region), value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(\(bind: text))
+                    """
+                ).run()
             }
         }
     }
