@@ -63,7 +63,7 @@ struct ResumableRunTests {
         ]
         let first: Child
         if point.kind == "mid" {
-            FileManager.default.createFile(atPath: "\(dir)/pause-\(point.step)", contents: nil)
+            _ = FileManager.default.createFile(atPath: "\(dir)/pause-\(point.step)", contents: nil)
             first = try runner(args, log: "\(dir)/first.log")
             try await waitFor("step \(point.step) to start", timeout: 30) {
                 FileManager.default.fileExists(atPath: "\(dir)/started-\(point.step)") ? true : nil

@@ -42,8 +42,9 @@ def fleet_inventory(ssm, instances):
     return a, b, c
 
 
-def entity_ids(resp):
-    return sorted(e["Id"] for e in resp["Entities"])
+def entity_ids(resp, within):
+    """The entities among this run's instances (a shared PostgreSQL may hold other runs' nodes)."""
+    return sorted(e["Id"] for e in resp["Entities"] if e["Id"] in within)
 
 
 def test_get_inventory_filters_are_version_aware(ssm, fleet_inventory):
@@ -53,26 +54,26 @@ def test_get_inventory_filters_are_version_aware(ssm, fleet_inventory):
         {"Key": "AWS:Application.Version", "Values": ["3.0.13"], "Type": "LessThan"},
     ], ResultAttributes=[{"TypeName": "AWS:Application"}])
     # 3.0.9 < 3.0.13 in dpkg order (string order would say otherwise); 1:3.0.8 has epoch 1, so it is newer.
-    assert entity_ids(resp) == [a]
-    content = resp["Entities"][0]["Data"]["AWS:Application"]["Content"]
+    assert entity_ids(resp, {a, b, c}) == [a]
+    content = next(e for e in resp["Entities"] if e["Id"] == a)["Data"]["AWS:Application"]["Content"]
     assert content == [{"Name": "openssl", "Version": "3.0.9-1", "Architecture": "amd64"}]
     newer = ssm.get_inventory(Filters=[
         {"Key": "AWS:Application.Name", "Values": ["openssl"], "Type": "Equal"},
         {"Key": "AWS:Application.Version", "Values": ["3.0.13"], "Type": "GreaterThan"},
     ])
-    assert entity_ids(newer) == sorted([b, c])
+    assert entity_ids(newer, {a, b, c}) == sorted([b, c])
 
 
 def test_get_inventory_not_equal_begin_with_exists(ssm, fleet_inventory):
     a, b, c = fleet_inventory
     lacking = ssm.get_inventory(Filters=[{"Key": "AWS:Application.Name", "Values": ["nginx"], "Type": "NotEqual"}])
-    assert entity_ids(lacking) == [b]
+    assert entity_ids(lacking, {a, b, c}) == [b]
     debian = ssm.get_inventory(Filters=[{"Key": "AWS:InstanceInformation.PlatformName", "Values": ["Debian"], "Type": "BeginWith"}])
-    assert entity_ids(debian) == sorted([a, b])
-    data = debian["Entities"][0]["Data"]["AWS:InstanceInformation"]
+    assert entity_ids(debian, {a, b, c}) == sorted([a, b])
+    data = next(e for e in debian["Entities"] if e["Id"] == a)["Data"]["AWS:InstanceInformation"]
     assert data["TypeName"] == "AWS:InstanceInformation" and data["SchemaVersion"] == "1.0" and data["CaptureTime"]
     exists = ssm.get_inventory(Filters=[{"Key": "AWS:Application.Name", "Values": ["x"], "Type": "Exists"}])
-    assert entity_ids(exists) == sorted([a, b, c])
+    assert entity_ids(exists, {a, b, c}) == sorted([a, b, c])
 
 
 def test_get_inventory_aggregators(ssm, fleet_inventory):

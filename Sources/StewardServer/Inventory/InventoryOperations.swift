@@ -57,13 +57,16 @@ struct InventoryOperations: Sendable {
         let typeName = try attributes.first?.requiredString("TypeName") ?? "AWS:InstanceInformation"
         var ids = selection.instances
         if !attributes.isEmpty {
-            ids.formIntersection(try await store.inventoryItems(region: ctx.region, typeName: typeName).map(\.instanceId))
+            ids.formIntersection(try await store.inventoryHolders(region: ctx.region, typeName: typeName))
         }
         let page = try pager.page(ids.sorted(), body: body, range: 1...50, defaultSize: 50, query: body.pagingQuery, key: { $0 })
         let pageIds = Array(page.items)
-        let headers = Dictionary(
-            try await store.inventoryItems(region: ctx.region, typeName: typeName).filter { page.items.contains($0.instanceId) }
-                .map { ($0.instanceId, $0) }, uniquingKeysWith: { a, _ in a })
+        var headers: [String: InventoryItemRecord] = [:]
+        for id in pageIds {
+            if let header = try await store.inventoryItems(region: ctx.region, instanceId: id, typeName: typeName).first {
+                headers[id] = header
+            }
+        }
         // Content: the page's entries of the type; when the type was filtered, only the entries that matched.
         let typeFilters = selection.positiveTypes[typeName]
         // With a Name filter on this type only the named entries are read, not every entry of the page's nodes.

@@ -50,8 +50,7 @@ struct InventoryQueries: Sendable {
 
     /// Every instance that holds inventory, in id order.
     func inventoriedInstances(region: String) async throws -> [String] {
-        let items = try await store.inventoryItems(region: region, typeName: "AWS:InstanceInformation")
-        var ids = Set(items.map(\.instanceId))
+        var ids = Set(try await store.inventoryHolders(region: region, typeName: "AWS:InstanceInformation"))
         if ids.isEmpty { ids = Set(try await store.inventoryItems(region: region).map(\.instanceId)) }
         return ids.sorted()
     }
@@ -66,7 +65,7 @@ struct InventoryQueries: Sendable {
             if plus.contains(where: { ["LessThan", "GreaterThan"].contains($0.type) }), platforms == nil {
                 platforms = try await platformNames(region: region)
             }
-            let holders = Set(try await store.inventoryItems(region: region, typeName: typeName).map(\.instanceId))
+            let holders = Set(try await store.inventoryHolders(region: region, typeName: typeName))
             var matched = holders
             if !plus.isEmpty {
                 positive[typeName] = plus
@@ -103,10 +102,7 @@ struct InventoryQueries: Sendable {
     }
 
     func platformNames(region: String) async throws -> [String: String] {
-        let rows = try await store.fleetEntries(region: region, typeName: "AWS:InstanceInformation", attributes: true)
-        var out: [String: String] = [:]
-        for row in rows { out[row.instanceId] = row.attributes["PlatformName"] ?? "" }
-        return out
+        try await store.inventoryAttribute(region: region, typeName: "AWS:InstanceInformation", attribute: "PlatformName")
     }
 
     static func value(_ row: InventoryEntryRow, _ attribute: String) -> String? {

@@ -140,6 +140,34 @@ extension Store {
         }
     }
 
+    /// The instances that hold a type (only their ids: fleet queries read this for every node).
+    public func inventoryHolders(region: String, typeName: String) async throws -> [String] {
+        try await read { db in
+            try await db.raw(
+                "SELECT instance_id FROM inventory_items WHERE region = \(bind: region) AND type_name = \(bind: typeName)"
+            ).all().map { try $0.string("instance_id") }
+        }
+    }
+
+    /// One attribute of every instance's single-entry type (PlatformName of AWS:InstanceInformation), read by the
+    /// database's own JSON functions rather than by decoding every entry here.
+    public func inventoryAttribute(region: String, typeName: String, attribute: String) async throws -> [String: String] {
+        let engine = self.engine
+        return try await read { db in
+            let expression: SQLQueryString =
+                engine == .sqlite ? "data ->> \(bind: "$." + attribute)" : "CAST(data AS json) ->> \(bind: attribute)"
+            let rows = try await db.raw(
+                """
+                SELECT instance_id, \(expression) AS v FROM inventory_entries WHERE region = \(bind: region)
+                    AND type_name = \(bind: typeName) AND idx = 0
+                """
+            ).all()
+            var out: [String: String] = [:]
+            for row in rows { out[try row.string("instance_id")] = try row.optionalString("v") ?? "" }
+            return out
+        }
+    }
+
     /// The entries of one instance's type, in upload order.
     public func inventoryEntries(region: String, instanceId: String, typeName: String) async throws -> [[String: String]] {
         try await read { db in
