@@ -188,8 +188,8 @@ extension Store {
         try await read { db in
             var query = SQLQueryString(
                 attributes
-                    ? "SELECT instance_id, name, version, data FROM inventory_entries"
-                    : "SELECT instance_id, name, version FROM inventory_entries")
+                    ? "SELECT instance_id, idx, name, version, data FROM inventory_entries"
+                    : "SELECT instance_id, idx, name, version FROM inventory_entries")
             query.appendInterpolation(" WHERE region = \(bind: region) AND type_name = \(bind: typeName)" as SQLQueryString)
             if let name { query.appendInterpolation(" AND name = \(bind: name)" as SQLQueryString) }
             if let namePrefix {
@@ -206,13 +206,21 @@ extension Store {
                 }
                 query.appendLiteral(")")
             }
-            query.appendLiteral(" ORDER BY instance_id, idx")
-            return try await db.raw(query).all().map { row in
-                InventoryEntryRow(
-                    instanceId: try row.string("instance_id"), name: try row.optionalString("name"),
-                    version: try row.optionalString("version"),
-                    attributes: attributes ? InventoryUpload.decode(try row.string("data")) : [:])
+            // No ORDER BY: it would tempt the planner to walk the whole table in key order instead of using the name
+            // index; rows are put in (instance, entry) order here.
+            var rows: [(Int, InventoryEntryRow)] = []
+            for row in try await db.raw(query).all() {
+                rows.append(
+                    (
+                        try row.int("idx"),
+                        InventoryEntryRow(
+                            instanceId: try row.string("instance_id"), name: try row.optionalString("name"),
+                            version: try row.optionalString("version"),
+                            attributes: attributes ? InventoryUpload.decode(try row.string("data")) : [:])
+                    ))
             }
+            rows.sort { $0.1.instanceId != $1.1.instanceId ? $0.1.instanceId < $1.1.instanceId : $0.0 < $1.0 }
+            return rows.map(\.1)
         }
     }
 

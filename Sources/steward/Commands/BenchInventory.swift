@@ -22,29 +22,29 @@ struct BenchInventory: AsyncParsableCommand {
     @Option(help: "A PostgreSQL URL to measure as well.") var postgres: String? = ProcessInfo.processInfo.environment[
         "STEWARD_BENCH_POSTGRES_URL"]
     @Option(help: "Folder for the SQLite file.") var folder: String = NSTemporaryDirectory()
+    @Option(help: "Keep the SQLite file here and, when it already holds the data, only run the queries.") var sqliteFile: String?
+    @Flag(help: "Skip the ingest on PostgreSQL if its bench data is there already.") var reusePostgres = false
 
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
-        let sqlitePath = "\(folder)/steward-bench-inventory-\(UUID().uuidString.prefix(8)).sqlite"
+        let sqlitePath = sqliteFile ?? "\(folder)/steward-bench-inventory-\(UUID().uuidString.prefix(8)).sqlite"
         defer {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) }
+            if sqliteFile == nil { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) } }
         }
-        print("inventory bench: \(instances) instances × \(applications) applications = \(instances * applications) rows")
+        say("inventory bench: \(instances) instances × \(applications) applications = \(instances * applications) rows")
         let sqlite = try await Store.open(url: nil, sqlitePath: sqlitePath, logger: logger)
-        try await measure("SQLite", sqlite)
+        try await measure("SQLite", sqlite, reuse: sqliteFile != nil)
         await sqlite.close()
         if let postgres {
             let pg = try await Store.open(url: postgres, sqlitePath: "", logger: logger)
-            try await pg.write { db in
-                try await db.raw("DELETE FROM inventory_entries WHERE region = 'bench-1'").run()
-                try await db.raw("DELETE FROM inventory_items WHERE region = 'bench-1'").run()
+            if !reusePostgres {
+                try await pg.write { db in
+                    try await db.raw("DELETE FROM inventory_entries WHERE region = 'bench-1'").run()
+                    try await db.raw("DELETE FROM inventory_items WHERE region = 'bench-1'").run()
+                }
             }
-            try await measure("PostgreSQL", pg)
-            try await pg.write { db in
-                try await db.raw("DELETE FROM inventory_entries WHERE region = 'bench-1'").run()
-                try await db.raw("DELETE FROM inventory_items WHERE region = 'bench-1'").run()
-            }
+            try await measure("PostgreSQL", pg, reuse: reusePostgres)
             await pg.close()
         }
     }
@@ -54,9 +54,15 @@ struct BenchInventory: AsyncParsableCommand {
         ("Rocky Linux", "9.4"),
     ]
 
-    func measure(_ engine: String, _ store: Store) async throws {
+    func measure(_ engine: String, _ store: Store, reuse: Bool) async throws {
         let region = "bench-1"
         let bench = InventoryBenchmark(store: store)
+        let existing = reuse ? try await store.inventoryHolders(region: region, typeName: "AWS:Application").count : 0
+        if existing == 0 { try await ingest(engine, bench, region: region) } else { say("\(engine): reusing \(existing) instances") }
+        try await queries(engine, bench, region: region)
+    }
+
+    func ingest(_ engine: String, _ bench: InventoryBenchmark, region: String) async throws {
         let capture = "2026-11-29T12:00:00Z"
         // The same application list for every instance except openssl's version, as real fleets look.
         let names = (0..<max(0, applications - 1)).map { "pkg-\($0)" }
@@ -95,8 +101,10 @@ struct BenchInventory: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        print(String(format: "%@: ingest %d rows in %.1f s: %.0f rows/s", engine, rows, seconds, Double(rows) / seconds))
+        say(String(format: "%@: ingest %d rows in %.1f s: %.0f rows/s", engine, rows, seconds, Double(rows) / seconds))
+    }
 
+    func queries(_ engine: String, _ bench: InventoryBenchmark, region: String) async throws {
         let versionQuery: JSONValue = [
             "Filters": [
                 ["Key": "AWS:Application.Name", "Values": ["openssl"], "Type": "Equal"],
@@ -127,10 +135,15 @@ struct BenchInventory: AsyncParsableCommand {
                 body["Aggregators"] != nil
                 ? "\(entities.first?["Data"]?.objectValue?.values.first?["Content"]?.arrayValue?.count ?? 0) groups"
                 : "\(entities.count) nodes on the page"
-            print(
+            say(
                 String(
                     format: "%@: %@: p50 %.1f ms, p99 %.1f ms (%@)", engine, label, times[times.count / 2],
                     times[min(times.count - 1, Int(Double(times.count) * 0.99))], detail))
         }
     }
+}
+
+/// A line on standard output at once, even when it is a file (progress of long benchmarks).
+func say(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
