@@ -7,6 +7,11 @@ public enum JSONWriter {
         return out
     }
 
+    /// Appends a JSON string literal (quoted and escaped) to `out`.
+    public static func appendString(_ text: String, to out: inout String) {
+        writeString(text, into: &out)
+    }
+
     public static func bytes(_ value: JSONValue) -> [UInt8] {
         Array(string(value).utf8)
     }

@@ -83,18 +83,24 @@ extension Store {
                 var text = "["
                 text.reserveCapacity(chunk.count * 200)
                 for (n, r) in chunk.enumerated() {
-                    if n > 0 { text += "," }
-                    text += JSONWriter.string(
-                        [
-                            .string(r.instanceId), .string(r.typeName), .number(Double(r.idx)), JSONValue(r.name), JSONValue(r.version),
-                            .string(r.data),
-                        ])
+                    // [instance, type, idx, name, version, {entry}]: the entry is JSON already and goes in as it is.
+                    text += n > 0 ? ",[" : "["
+                    JSONWriter.appendString(r.instanceId, to: &text)
+                    text += ","
+                    JSONWriter.appendString(r.typeName, to: &text)
+                    text += ",\(r.idx),"
+                    if let name = r.name { JSONWriter.appendString(name, to: &text) } else { text += "null" }
+                    text += ","
+                    if let version = r.version { JSONWriter.appendString(version, to: &text) } else { text += "null" }
+                    text += ","
+                    text += r.data
+                    text += "]"
                 }
                 text += "]"
                 try await db.raw(
                     """
                     INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data)
-                    SELECT \(bind: region), value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(\(bind: text))
+                    SELECT \(bind: region), value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value -> 5 FROM json_each(\(bind: text))
                     """
                 ).run()
             }
