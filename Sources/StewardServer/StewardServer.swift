@@ -68,15 +68,23 @@ public struct StewardServer: Sendable {
         let catalog = DocumentCatalog(store: store)
 
         var operations: [String: Operation] = [:]
-        InstanceOperations(store: store, pager: pager, gateway: gateway).register(into: &operations)
+        let commands = CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager)
+        let associations = AssociationRunner(
+            store: store, commands: commands, catalog: catalog, queries: InventoryQueries(store: store), logger: logger)
+        await associations.recover()
+        let nodeChanged: @Sendable (String, String) -> Void = { region, instanceId in
+            associations.nodeChanged(region: region, instanceId: instanceId)
+        }
+        InstanceOperations(store: store, pager: pager, gateway: gateway, nodeChanged: nodeChanged).register(into: &operations)
         DocumentOperations(store: store, catalog: catalog, pager: pager).register(into: &operations)
-        CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager).register(
-            into: &operations)
+        commands.register(into: &operations)
+        AssociationOperations(store: store, catalog: catalog, pager: pager, runner: associations).register(into: &operations)
+        ComplianceOperations(store: store, pager: pager).register(into: &operations)
         parameters.register(into: &operations)
         let exporter = configuration.inventoryExportDir.map {
             InventoryExporter(folder: $0, store: store, accountId: configuration.accountId, logger: logger)
         }
-        let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter)
+        let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)
         let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
 
@@ -103,8 +111,8 @@ public struct StewardServer: Sendable {
         }
 
         let channel = AgentChannel(
-            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, serverSigningKey: serverKey, logger: logger
-        )
+            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, nodeChanged: nodeChanged,
+            serverSigningKey: serverKey, logger: logger)
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
             try await channel.register(inbound: inbound, outbound: outbound)
@@ -117,7 +125,7 @@ public struct StewardServer: Sendable {
         }
 
         let sweeper = Sweeper(dispatcher: dispatcher)
-        var services: [any Service] = [sweeper]
+        var services: [any Service] = [sweeper, AssociationService(runner: associations)]
         if let exporter {
             let interval = configuration.inventoryExportInterval
             services.append(ScheduledExport(exporter: exporter, interval: interval, store: store))
@@ -173,6 +181,15 @@ struct Sweeper: Service {
             try? await Task.sleep(for: .seconds(1))
             await dispatcher.sweep(now: Date().timeIntervalSince1970)
         }
+    }
+}
+
+/// Runs the association scheduler until shutdown.
+struct AssociationService: Service {
+    let runner: AssociationRunner
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await runner.loop() }
     }
 }
 

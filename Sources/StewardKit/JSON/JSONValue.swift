@@ -7,9 +7,18 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// A member of an object; setting one on a non-object makes it an object. Setting nil (or `.null`) removes it.
     public subscript(key: String) -> JSONValue? {
-        if case .object(let fields) = self { return fields[key] }
-        return nil
+        get {
+            if case .object(let fields) = self { return fields[key] }
+            return nil
+        }
+        set {
+            var fields: [String: JSONValue] = [:]
+            if case .object(let existing) = self { fields = existing }
+            fields[key] = newValue.flatMap { $0.isNull ? nil : $0 }
+            self = .object(fields)
+        }
     }
 
     public var stringValue: String? {

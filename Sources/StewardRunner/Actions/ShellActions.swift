@@ -81,8 +81,13 @@ public struct RunShellScript: StepAction {
             return ActionResult(failure: "Command execution timed out.", exitCode: code, stdout: stdout, stderr: stderr, timedOut: true)
         }
         switch code {
-        case 0, 168:
+        case 0:
             return ActionResult(outputs: [:], exitCode: code, stdout: stdout, stderr: stderr)
+        case 168:
+            // "Already in the intended state": succeed and skip the remaining steps.
+            var result = ActionResult(outputs: [:], exitCode: code, stdout: stdout, stderr: stderr)
+            result.stopRun = true
+            return result
         case 194:
             return ActionResult(exitCode: code, stdout: stdout, stderr: stderr, reboot: .repeatStep)
         default:

@@ -75,6 +75,8 @@ public struct ActionResult: Sendable {
     public var timedOut: Bool
     public var cancelled: Bool
     public var reboot: RebootRequest?
+    /// The step succeeded and says nothing more needs doing (exit 168): the run ends here, successfully.
+    public var stopRun = false
     /// Extra detail for the detailed output (a nested document's own report).
     public var detailedOutput: JSONValue?
 

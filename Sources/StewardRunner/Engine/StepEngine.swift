@@ -221,6 +221,7 @@ public struct StepEngine: Sendable {
             }
             if result.succeeded {
                 st.status = .success
+                if result.stopRun { st.step.exitOnSuccess = true }
                 st.outputs = result.outputs
                 st.failureMessage = nil
                 st.endTime = now()
@@ -297,6 +298,7 @@ public struct StepEngine: Sendable {
             append(&total.stdout, r.stdout)
             append(&total.stderr, r.stderr)
             total.exitCode = r.exitCode
+            total.stopRun = total.stopRun || r.stopRun
             if r.detailedOutput != nil { total.detailedOutput = r.detailedOutput }
             if r.reboot != nil || r.cancelled || r.timedOut {
                 total.reboot = r.reboot

@@ -80,13 +80,25 @@ struct CommandOperations: Sendable {
             throw AWSError.validation("Specify the instances to run the command on with InstanceIds or Targets.")
         }
 
-        let now = ctx.nowSeconds
+        let command = try await launch(
+            region: ctx.region, documentName: resolved.version.name, documentVersion: requestedVersion ?? "$DEFAULT", comment: comment,
+            parameters: supplied, plan: plan, instanceIds: instanceIds ?? [], targetPairs: targetPairs, selected: selected,
+            timeout: timeout, maxConcurrency: maxConcurrency, maxErrors: maxErrors, now: ctx.nowSeconds)
+        return ["Command": commandJSON(command)]
+    }
+
+    /// Records a command for the selected instances and hands it to the dispatcher (SendCommand, and associations).
+    func launch(
+        region: String, documentName: String, documentVersion: String, comment: String, parameters supplied: [String: [String]],
+        plan: RunPlan, instanceIds: [String], targetPairs: [CommandRecord.TargetPair], selected: [ManagedInstance], timeout: Int,
+        maxConcurrency: String?, maxErrors: String?, now: Double
+    ) async throws -> CommandRecord {
         let executionTimeout = plan.steps.map(\.executionTimeoutSeconds).max() ?? 3600
         let commandId = UUID().uuidString.lowercased()
         var command = CommandRecord(
-            commandId: commandId, region: ctx.region, documentName: resolved.version.name,
-            documentVersion: requestedVersion ?? "$DEFAULT", comment: comment, parameters: supplied,
-            instanceIds: instanceIds ?? [], targetPairs: targetPairs, requestedAt: now,
+            commandId: commandId, region: region, documentName: documentName,
+            documentVersion: documentVersion, comment: comment, parameters: supplied,
+            instanceIds: instanceIds, targetPairs: targetPairs, requestedAt: now,
             expiresAfter: now + Double(timeout + executionTimeout), timeoutSeconds: timeout, executionTimeout: executionTimeout,
             maxConcurrency: maxConcurrency ?? "50", maxErrors: maxErrors ?? "0", status: "Pending", statusDetails: "Pending",
             targetCount: selected.count, completedCount: 0, errorCount: 0, deliveryTimedOutCount: 0, cancelRequested: false,
@@ -97,7 +109,7 @@ struct CommandOperations: Sendable {
         }
         let invocations = selected.enumerated().map { n, instance in
             InvocationRecord(
-                commandId: commandId, instanceId: instance.instanceId, region: ctx.region, position: n,
+                commandId: commandId, instanceId: instance.instanceId, region: region, position: n,
                 instanceName: instance.info?.computerName ?? instance.name ?? "", state: .pending, dispatched: false,
                 accepted: false, requestedAt: now, startedAt: nil, finishedAt: nil, responseCode: -1, plugins: [])
         }
@@ -105,7 +117,7 @@ struct CommandOperations: Sendable {
         if !invocations.isEmpty {
             await dispatcher.submit(command, invocations, keys: selected.map { ($0.instanceId, $0.encryptionKey) })
         }
-        return ["Command": commandJSON(command)]
+        return command
     }
 
     /// The instances a target expression may match, narrowed by its most selective clause so a large

@@ -13,6 +13,7 @@ struct AgentChannel: Sendable {
     let gateway: AgentGateway
     let dispatcher: Dispatcher
     let inventory: InventoryIntake
+    let nodeChanged: @Sendable (String, String) -> Void
     let serverSigningKey: Curve25519.Signing.PrivateKey
     let logger: Logger
 
@@ -172,6 +173,8 @@ struct AgentChannel: Sendable {
         case .info:
             if let info = frame.info {
                 try? await store.updatePresence(instanceId: instanceId, pingStatus: "Online", at: Date().timeIntervalSince1970, info: info)
+                // Registered or back: the node may now match associations it has not been brought to.
+                if let instance = try? await store.instance(id: instanceId) { nodeChanged(instance.region, instanceId) }
             }
         case .accepted:
             if let id = frame.commandId { await dispatcher.accepted(instanceId: instanceId, commandId: id) }

@@ -8,6 +8,8 @@ struct InstanceOperations: Sendable {
     let store: Store
     let pager: Pager
     let gateway: AgentGateway
+    /// Told when a node's tags change, so association membership is looked at again.
+    var nodeChanged: @Sendable (String, String) -> Void = { _, _ in }
 
     func register(into ops: inout [String: Operation]) {
         ops["CreateActivation"] = createActivation
@@ -204,12 +206,14 @@ struct InstanceOperations: Sendable {
         guard try await store.addTags(region: ctx.region, type: type, id: id, tags: tags) else {
             throw AWSError("TooManyTagsError", "The resource would have more than 50 tags.")
         }
+        if type == "ManagedInstance" { nodeChanged(ctx.region, id) }
         return [:]
     }
 
     func removeTags(_ ctx: APIContext, _ body: RequestBody) async throws -> JSONValue {
         let (type, id) = try await checkResource(ctx, body)
         try await store.removeTags(region: ctx.region, type: type, id: id, keys: try body.stringList("TagKeys") ?? [])
+        if type == "ManagedInstance" { nodeChanged(ctx.region, id) }
         return [:]
     }
 

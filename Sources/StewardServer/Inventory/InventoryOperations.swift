@@ -10,8 +10,11 @@ struct InventoryOperations: Sendable {
     let intake: InventoryIntake
     let queries: InventoryQueries
     let exporter: InventoryExporter?
+    let nodeChanged: @Sendable (String, String) -> Void
 
-    init(store: Store, pager: Pager, exporter: InventoryExporter?) {
+    init(store: Store, pager: Pager, exporter: InventoryExporter?, nodeChanged: @escaping @Sendable (String, String) -> Void = { _, _ in })
+    {
+        self.nodeChanged = nodeChanged
         self.store = store
         self.pager = pager
         self.intake = InventoryIntake(store: store)
@@ -36,6 +39,7 @@ struct InventoryOperations: Sendable {
         let instanceId = try body.requiredString("InstanceId")
         let items = try InventoryIntake.items(from: body)
         try await intake.put(region: ctx.region, instanceId: instanceId, items: items, now: ctx.nowSeconds)
+        nodeChanged(ctx.region, instanceId)
         return ["Message": .string("Inventory of \(instanceId) updated: \(items.map(\.typeName).joined(separator: ", ")).")]
     }
 

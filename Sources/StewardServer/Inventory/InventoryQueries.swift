@@ -50,9 +50,7 @@ struct InventoryQueries: Sendable {
 
     /// Every instance that holds inventory, in id order.
     func inventoriedInstances(region: String) async throws -> [String] {
-        var ids = Set(try await store.inventoryHolders(region: region, typeName: "AWS:InstanceInformation"))
-        if ids.isEmpty { ids = Set(try await store.inventoryItems(region: region).map(\.instanceId)) }
-        return ids.sorted()
+        try await store.inventoryInstanceIds(region: region).sorted()
     }
 
     func select(region: String, filters: [Filter]) async throws -> Selection {

@@ -95,14 +95,15 @@ extension Store {
                     capture_time TEXT NOT NULL, content_hash TEXT NOT NULL, entry_count BIGINT NOT NULL,
                     updated_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (region, instance_id, type_name))
                 """,
-                "CREATE INDEX inventory_items_type ON inventory_items (region, type_name)",
-                // One row per entry; Name and Version are columns because fleet queries look them up.
+                "CREATE INDEX inventory_items_type ON inventory_items (region, type_name, instance_id)",
+                // One row per entry, clustered by type then instance (a type's rows of all nodes lie together, and so do one
+                // node's); Name and Version are columns, and the name index covers what version queries read.
                 """
                 CREATE TABLE inventory_entries (
                     region TEXT NOT NULL, instance_id TEXT NOT NULL, type_name TEXT NOT NULL, idx BIGINT NOT NULL,
-                    name TEXT, version TEXT, data TEXT NOT NULL, PRIMARY KEY (region, instance_id, type_name, idx))
+                    name TEXT, version TEXT, data TEXT NOT NULL, PRIMARY KEY (region, type_name, instance_id, idx))
                 """ + "{WITHOUT_ROWID}",
-                "CREATE INDEX inventory_entries_name ON inventory_entries (region, type_name, name)",
+                "CREATE INDEX inventory_entries_name ON inventory_entries (region, type_name, name, version, instance_id)",
                 // Custom types: their attributes as seen, and whether the schema was disabled by DeleteInventory.
                 """
                 CREATE TABLE inventory_schemas (
@@ -120,6 +121,19 @@ extension Store {
                     region TEXT NOT NULL, name TEXT NOT NULL, query TEXT NOT NULL, description TEXT NOT NULL,
                     created DOUBLE PRECISION NOT NULL, PRIMARY KEY (region, name))
                 """,
+            ]
+        ),
+        (
+            5,
+            [
+                // State Manager and compliance records, as JSON documents by kind: associations and their versions,
+                // executions and their targets, per-instance association status, compliance items.
+                """
+                CREATE TABLE records (
+                    kind TEXT NOT NULL, region TEXT NOT NULL, id TEXT NOT NULL, parent TEXT NOT NULL, body TEXT NOT NULL,
+                    updated DOUBLE PRECISION NOT NULL, PRIMARY KEY (kind, region, id))
+                """,
+                "CREATE INDEX records_parent ON records (kind, region, parent)",
             ]
         ),
     ]

@@ -146,6 +146,15 @@ extension Store {
         }
     }
 
+    /// Every instance that holds any inventory.
+    public func inventoryInstanceIds(region: String) async throws -> [String] {
+        try await read { db in
+            try await db.raw("SELECT DISTINCT instance_id FROM inventory_items WHERE region = \(bind: region)").all().map {
+                try $0.string("instance_id")
+            }
+        }
+    }
+
     /// The instances that hold a type (only their ids: fleet queries read this for every node).
     public func inventoryHolders(region: String, typeName: String) async throws -> [String] {
         try await read { db in

@@ -30,7 +30,9 @@ struct BenchInventory: AsyncParsableCommand {
         logger.logLevel = .warning
         let sqlitePath = sqliteFile ?? "\(folder)/steward-bench-inventory-\(UUID().uuidString.prefix(8)).sqlite"
         defer {
-            if sqliteFile == nil { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) } }
+            if sqliteFile == nil {
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: sqlitePath + suffix) }
+            }
         }
         say("inventory bench: \(instances) instances × \(applications) applications = \(instances * applications) rows")
         let sqlite = try await Store.open(url: nil, sqlitePath: sqlitePath, logger: logger)
