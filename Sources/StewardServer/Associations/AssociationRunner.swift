@@ -51,9 +51,9 @@ actor AssociationRunner {
         await collectFinished(now: now)
         let nodes = changed
         changed.removeAll()
-        for (region, instanceId) in nodes {
-            do { try await reconsider(region: region, instanceId: instanceId, now: now) } catch {
-                logger.error("association membership check failed", metadata: ["instance": "\(instanceId)", "error": "\(error)"])
+        for (region, group) in Dictionary(grouping: nodes, by: \.region) {
+            do { try await reconsider(region: region, instanceIds: group.map(\.instanceId), now: now) } catch {
+                logger.error("association membership check failed", metadata: ["region": "\(region)", "error": "\(error)"])
             }
         }
         do {
@@ -78,37 +78,48 @@ actor AssociationRunner {
         return schedule.next(after: after, anchor: anchor).map { .number($0) } ?? .null
     }
 
-    /// Re-evaluates every association of the region for one node.
-    func reconsider(region: String, instanceId: String, now: Double) async throws {
-        guard let instance = try await store.instance(id: instanceId), instance.region == region else { return }
+    /// Re-evaluates every association of the region for the nodes that changed: those that joined are brought to
+    /// the intended state together (one execution per association), those that left are recorded and left alone.
+    func reconsider(region: String, instanceIds: [String], now: Double) async throws {
+        let instances = try await store.instances(region: region, ids: Array(Set(instanceIds)))
+        guard !instances.isEmpty else { return }
+        let statuses = try await store.records(kind: "instance-association", region: region)
+        var statusById: [String: JSONValue] = [:]
+        for s in statuses { statusById["\(s["InstanceId"]?.textValue ?? "")|\(s["AssociationId"]?.textValue ?? "")"] = s }
         for association in try await store.records(kind: "association", region: region) {
             let targets = try Self.targets(association)
-            let member = !(try await targets.members(of: [instance], region: region, store: store, queries: queries)).isEmpty
-            let statusId = "\(instanceId)|\(id(association))"
-            let status = try await store.record(kind: "instance-association", region: region, id: statusId)
+            let members = Set(try await targets.members(of: instances, region: region, store: store, queries: queries).map(\.instanceId))
             let version = association["AssociationVersion"]?.textValue
-            if member {
-                let applied = status?["AssociationVersion"]?.textValue == version && status?["Status"]?.textValue != "Left"
-                let running = active.values.contains { $0.instanceIds.contains(instanceId) && id($0.association) == id(association) }
-                if !applied && !running {
-                    logger.info(
-                        "a node joined an association's targets",
-                        metadata: ["instance": "\(instanceId)", "association": "\(id(association))"])
-                    _ = try await run(region: region, association: association, only: [instance], trigger: "MemberJoined", now: now)
+            var joined: [ManagedInstance] = []
+            for instance in instances {
+                let statusId = "\(instance.instanceId)|\(id(association))"
+                let status = statusById[statusId]
+                if members.contains(instance.instanceId) {
+                    let applied = status?["AssociationVersion"]?.textValue == version && status?["Status"]?.textValue != "Left"
+                    let running = active.values.contains {
+                        $0.instanceIds.contains(instance.instanceId) && id($0.association) == id(association)
+                    }
+                    if !applied && !running { joined.append(instance) }
+                } else if let status, status["Status"]?.textValue != "Left" {
+                    // No longer a member: not touched again; the change goes into the association's history.
+                    var left = status
+                    left["Status"] = "Left"
+                    left["DetailedStatus"] = "NoLongerTargeted"
+                    left["ExecutionSummary"] = "The node no longer matches the association's targets."
+                    left["ExecutionDate"] = .number(now)
+                    try await store.putRecord(
+                        kind: "instance-association", region: region, id: statusId, parent: instance.instanceId, body: left, now: now)
+                    try await recordExecution(
+                        region: region, association: association, executionId: UUID().uuidString.lowercased(), status: "Success",
+                        detailed: "MemberLeft", targets: [(instance.instanceId, "Skipped", "NoLongerTargeted")], commandId: nil, now: now)
+                    try await store.deleteRecords(
+                        kind: "compliance", region: region, id: "\(instance.instanceId)|Association|\(id(association))")
                 }
-            } else if let status, status["Status"]?.textValue != "Left" {
-                // No longer a member: not touched again; the change goes into the association's history.
-                var left = status
-                left["Status"] = "Left"
-                left["DetailedStatus"] = "NoLongerTargeted"
-                left["ExecutionSummary"] = "The node no longer matches the association's targets."
-                left["ExecutionDate"] = .number(now)
-                try await store.putRecord(
-                    kind: "instance-association", region: region, id: statusId, parent: instanceId, body: left, now: now)
-                try await recordExecution(
-                    region: region, association: association, executionId: UUID().uuidString.lowercased(), status: "Success",
-                    detailed: "MemberLeft", targets: [(instanceId, "Skipped", "NoLongerTargeted")], commandId: nil, now: now)
-                try await store.deleteRecords(kind: "compliance", region: region, id: "\(instanceId)|Association|\(id(association))")
+            }
+            if !joined.isEmpty {
+                logger.info(
+                    "nodes joined an association's targets", metadata: ["association": "\(id(association))", "nodes": "\(joined.count)"])
+                _ = try await run(region: region, association: association, only: joined, trigger: "MemberJoined", now: now)
             }
         }
     }
@@ -154,15 +165,19 @@ actor AssociationRunner {
             selected: members, timeout: 600, maxConcurrency: association["MaxConcurrency"]?.stringValue,
             maxErrors: association["MaxErrors"]?.stringValue, now: now)
         var previous: [String: JSONValue] = [:]
-        for m in members {
-            let statusId = "\(m.instanceId)|\(id(association))"
-            if let old = try await store.record(kind: "instance-association", region: region, id: statusId) { previous[m.instanceId] = old }
-            var pending = Self.statusBody(
-                association, instanceId: m.instanceId, status: "Pending", detailed: "Pending", summary: "", now: now)
-            pending["ExecutionId"] = .string(executionId)
-            try await store.putRecord(
-                kind: "instance-association", region: region, id: statusId, parent: m.instanceId, body: pending, now: now)
+        let memberIds = Set(members.map(\.instanceId))
+        for old in try await store.records(kind: "instance-association", region: region)
+        where old["AssociationId"]?.textValue == id(association) && memberIds.contains(old["InstanceId"]?.textValue ?? "") {
+            previous[old["InstanceId"]?.textValue ?? ""] = old
         }
+        try await store.putRecords(
+            kind: "instance-association", region: region,
+            members.map { m in
+                var pending = Self.statusBody(
+                    association, instanceId: m.instanceId, status: "Pending", detailed: "Pending", summary: "", now: now)
+                pending["ExecutionId"] = .string(executionId)
+                return ("\(m.instanceId)|\(id(association))", m.instanceId, pending)
+            }, now: now)
         try await recordExecution(
             region: region, association: association, executionId: executionId, status: "Pending", detailed: trigger,
             targets: members.map { ($0.instanceId, "Pending", "Pending") }, commandId: command.commandId, now: now)
@@ -235,6 +250,8 @@ actor AssociationRunner {
     func finish(_ run: Active, invocations: [InvocationRecord], now: Double) async throws {
         let association = run.association
         var targets: [(String, String, String)] = []
+        var statusRecords: [(String, String, JSONValue)] = []
+        var complianceRecords: [(String, String, JSONValue)] = []
         var anyFailed = false
         for inv in invocations {
             let success = inv.state == .success
@@ -264,10 +281,7 @@ actor AssociationRunner {
                 now: now)
             body["ExecutionId"] = .string(run.executionId)
             if !success { body["ErrorCode"] = "ExecutionError" }
-            try await store.putRecord(
-                kind: "instance-association", region: run.region, id: "\(inv.instanceId)|\(id(association))", parent: inv.instanceId,
-                body: body,
-                now: now)
+            statusRecords.append(("\(inv.instanceId)|\(id(association))", inv.instanceId, body))
             targets.append((inv.instanceId, success ? "Success" : "Failed", detailed))
             if (association["SyncCompliance"]?.stringValue ?? "AUTO") == "AUTO" {
                 let item: JSONValue = [
@@ -284,11 +298,11 @@ actor AssociationRunner {
                         "DetailedStatus": .string(detailed),
                     ],
                 ]
-                try await store.putRecord(
-                    kind: "compliance", region: run.region, id: "\(inv.instanceId)|Association|\(id(association))", parent: inv.instanceId,
-                    body: item, now: now)
+                complianceRecords.append(("\(inv.instanceId)|Association|\(id(association))", inv.instanceId, item))
             }
         }
+        try await store.putRecords(kind: "instance-association", region: run.region, statusRecords, now: now)
+        try await store.putRecords(kind: "compliance", region: run.region, complianceRecords, now: now)
         let existing = try await store.record(kind: "association-execution", region: run.region, id: run.executionId)
         try await recordExecution(
             region: run.region, association: association, executionId: run.executionId, status: anyFailed ? "Failed" : "Success",
