@@ -103,7 +103,7 @@ extension Store {
                     region TEXT NOT NULL, instance_id TEXT NOT NULL, type_name TEXT NOT NULL, idx BIGINT NOT NULL,
                     name TEXT, version TEXT, data TEXT NOT NULL, PRIMARY KEY (region, type_name, instance_id, idx))
                 """ + "{WITHOUT_ROWID}",
-                "CREATE INDEX inventory_entries_name ON inventory_entries (region, type_name, name, version, instance_id)",
+                "CREATE INDEX inventory_entries_name ON inventory_entries (region, type_name, name, instance_id, version)",
                 // Custom types: their attributes as seen, and whether the schema was disabled by DeleteInventory.
                 """
                 CREATE TABLE inventory_schemas (
