@@ -26,15 +26,16 @@ public enum VersionOrder: String, Sendable, Codable {
     // MARK: dpkg
 
     static func dpkgCompare(_ a: String, _ b: String) -> Int {
-        let (ea, ua, ra) = dpkgParts(a)
-        let (eb, ub, rb) = dpkgParts(b)
+        let (ea, ua, ra) = parts(a)
+        let (eb, ub, rb) = parts(b)
         if ea != eb { return ea < eb ? -1 : 1 }
         let u = verrevcmp(Array(ua.utf8), Array(ub.utf8))
         if u != 0 { return u }
         return verrevcmp(Array(ra.utf8), Array(rb.utf8))
     }
 
-    static func dpkgParts(_ v: String) -> (Int, Substring, Substring) {
+    /// `[epoch:]version[-release]`, as both dpkg and rpm write it.
+    static func parts(_ v: String) -> (Int, Substring, Substring) {
         var rest = Substring(v)
         var epoch = 0
         if let colon = rest.firstIndex(of: ":"), let e = Int(rest[..<colon]) {
@@ -85,23 +86,12 @@ public enum VersionOrder: String, Sendable, Codable {
     // MARK: rpm
 
     static func rpmCompare(_ a: String, _ b: String) -> Int {
-        let (ea, va, ra) = rpmParts(a)
-        let (eb, vb, rb) = rpmParts(b)
+        let (ea, va, ra) = parts(a)
+        let (eb, vb, rb) = parts(b)
         if ea != eb { return ea < eb ? -1 : 1 }
         let v = rpmvercmp(Array(va.utf8), Array(vb.utf8))
         if v != 0 { return v }
         return rpmvercmp(Array(ra.utf8), Array(rb.utf8))
-    }
-
-    static func rpmParts(_ v: String) -> (Int, Substring, Substring) {
-        var rest = Substring(v)
-        var epoch = 0
-        if let colon = rest.firstIndex(of: ":"), let e = Int(rest[..<colon]) {
-            epoch = e
-            rest = rest[rest.index(after: colon)...]
-        }
-        if let dash = rest.lastIndex(of: "-") { return (epoch, rest[..<dash], rest[rest.index(after: dash)...]) }
-        return (epoch, rest, "")
     }
 
     static func rpmvercmp(_ a: [UInt8], _ b: [UInt8]) -> Int {

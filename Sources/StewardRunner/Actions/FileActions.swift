@@ -14,12 +14,15 @@ import StewardKit
 /// failure ends the step. Outputs of items that have one are joined with line breaks.
 enum FileActions {
     static let all: [String: any StepAction] = [
-        "CreateFile": Each(CreateFile.self), "AppendFile": Each(AppendFile.self), "CreateFolder": Each(CreateFolder.self),
-        "CreateSymlink": Each(CreateSymlink.self), "CopyFile": Each(CopyFile.self), "CopyFolder": Each(CopyFolder.self),
-        "MoveFile": Each(MoveFile.self), "MoveFolder": Each(MoveFolder.self), "DeleteFile": Each(DeleteFile.self),
-        "DeleteFolder": Each(DeleteFolder.self), "ReadFile": Each(ReadFile.self), "ListFiles": Each(ListFiles.self),
-        "SetFilePermissions": Each(SetPermissions.self), "SetFolderPermissions": Each(SetPermissions.self),
-        "SetFileOwner": Each(SetOwner.self), "SetFolderOwner": Each(SetOwner.self),
+        "CreateFile": Each(CreateFile.perform), "AppendFile": Each(AppendFile.perform), "CreateFolder": Each(CreateFolder.perform),
+        "CreateSymlink": Each(CreateSymlink.perform),
+        "CopyFile": Each { item, _ throws(FileFailure) in try transferFiles(item, move: false) },
+        "MoveFile": Each { item, _ throws(FileFailure) in try transferFiles(item, move: true) },
+        "CopyFolder": Each { item, _ throws(FileFailure) in try transferFolder(item, move: false) },
+        "MoveFolder": Each { item, _ throws(FileFailure) in try transferFolder(item, move: true) }, "DeleteFile": Each(DeleteFile.perform),
+        "DeleteFolder": Each(DeleteFolder.perform), "ReadFile": Each(ReadFile.perform), "ListFiles": Each(ListFiles.perform),
+        "SetFilePermissions": Each(SetPermissions.perform), "SetFolderPermissions": Each(SetPermissions.perform),
+        "SetFileOwner": Each(SetOwner.perform), "SetFolderOwner": Each(SetOwner.perform),
     ]
 }
 
@@ -28,13 +31,13 @@ struct FileFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// One item of a file module.
-protocol FileItem: Sendable {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String]
-}
+/// A file module: each item of its inputs list done in order; the first failure ends the step.
+struct Each: StepAction {
+    let perform: @Sendable (JSONValue, ActionContext) throws(FileFailure) -> [String: String]
 
-struct Each<Item: FileItem>: StepAction {
-    init(_: Item.Type) {}
+    init(_ perform: @escaping @Sendable (JSONValue, ActionContext) throws(FileFailure) -> [String: String]) {
+        self.perform = perform
+    }
 
     func run(_ inputs: JSONValue, context: ActionContext) async -> ActionResult {
         let items: [JSONValue]
@@ -46,17 +49,13 @@ struct Each<Item: FileItem>: StepAction {
         var outputs: [String: [String]] = [:]
         for (i, item) in items.enumerated() {
             do {
-                for (key, value) in try Item.perform(item, action: actionName(context), context: context) {
-                    outputs[key, default: []].append(value)
-                }
+                for (key, value) in try perform(item, context) { outputs[key, default: []].append(value) }
             } catch {
                 return .failed("inputs[\(i)]: \(error.description)")
             }
         }
         return ActionResult(outputs: outputs.mapValues { .string($0.joined(separator: "\n")) })
     }
-
-    func actionName(_ context: ActionContext) -> String { String(describing: Item.self) }
 }
 
 // MARK: helpers
@@ -159,33 +158,26 @@ enum Paths {
 
     static func errorText() -> String { String(cString: strerror(errno)) }
 
-    static func encode(_ text: String, _ encoding: String) throws(FileFailure) -> Data {
-        let e: String.Encoding
-        switch encoding.lowercased() {
-        case "", "utf8", "utf-8": e = .utf8
-        case "utf16", "utf-16", "utf-16le", "utf16le": e = .utf16LittleEndian
-        case "utf-16be", "utf16be": e = .utf16BigEndian
-        case "utf32", "utf-32", "utf-32le", "utf32le": e = .utf32LittleEndian
-        case "utf-32be", "utf32be": e = .utf32BigEndian
-        case "ascii": e = .ascii
-        default: throw FileFailure("the encoding \(encoding) is not supported")
+    /// AWSTOE's encoding names; utf-16 and utf-32 are little-endian unless they say otherwise.
+    static func encoding(_ name: String) throws(FileFailure) -> String.Encoding {
+        switch name.lowercased() {
+        case "", "utf8", "utf-8": return .utf8
+        case "utf16", "utf-16", "utf-16le", "utf16le": return .utf16LittleEndian
+        case "utf-16be", "utf16be": return .utf16BigEndian
+        case "utf32", "utf-32", "utf-32le", "utf32le": return .utf32LittleEndian
+        case "utf-32be", "utf32be": return .utf32BigEndian
+        case "ascii": return .ascii
+        default: throw FileFailure("the encoding \(name) is not supported")
         }
-        guard let data = text.data(using: e) else { throw FileFailure("the content cannot be written as \(encoding)") }
+    }
+
+    static func encode(_ text: String, _ name: String) throws(FileFailure) -> Data {
+        guard let data = text.data(using: try encoding(name)) else { throw FileFailure("the content cannot be written as \(name)") }
         return data
     }
 
-    static func decode(_ data: Data, _ encoding: String) throws(FileFailure) -> String {
-        let e: String.Encoding
-        switch encoding.lowercased() {
-        case "", "utf8", "utf-8": e = .utf8
-        case "utf16", "utf-16", "utf-16le", "utf16le": e = .utf16LittleEndian
-        case "utf-16be", "utf16be": e = .utf16BigEndian
-        case "utf32", "utf-32", "utf-32le", "utf32le": e = .utf32LittleEndian
-        case "utf-32be", "utf32be": e = .utf32BigEndian
-        case "ascii": e = .ascii
-        default: throw FileFailure("the encoding \(encoding) is not supported")
-        }
-        guard let text = String(data: data, encoding: e) else { throw FileFailure("the file is not \(encoding) text") }
+    static func decode(_ data: Data, _ name: String) throws(FileFailure) -> String {
+        guard let text = String(data: data, encoding: try encoding(name)) else { throw FileFailure("the file is not \(name) text") }
         return text
     }
 
@@ -251,8 +243,8 @@ struct PathParts {
 
 // MARK: the modules
 
-struct CreateFile: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct CreateFile {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         if Paths.exists(path), !item.flag("overwrite", default: true) { throw FileFailure("\(path) exists and overwrite is false") }
         try Paths.makeParents(of: path)
@@ -263,8 +255,8 @@ struct CreateFile: FileItem {
     }
 }
 
-struct AppendFile: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct AppendFile {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         guard FileSystem.kind(path) == .file else { throw FileFailure("\(path) is not a file") }
         let data = try Paths.encode(item["content"]?.textValue ?? "", item["encoding"]?.textValue ?? "")
@@ -277,8 +269,8 @@ struct AppendFile: FileItem {
     }
 }
 
-struct CreateFolder: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct CreateFolder {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         if Paths.exists(path) {
             guard FileSystem.kind(path) == .folder else { throw FileFailure("\(path) exists and is not a folder") }
@@ -294,8 +286,8 @@ struct CreateFolder: FileItem {
     }
 }
 
-struct CreateSymlink: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct CreateSymlink {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         let target = try item.required("target")
         if Paths.exists(path) {
@@ -307,58 +299,40 @@ struct CreateSymlink: FileItem {
     }
 }
 
-struct CopyFile: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
-        let sources = try Paths.expand(try item.required("source"))
-        let destination = try item.required("destination")
-        let files = sources.filter { FileSystem.kind($0) == .file }
-        guard !files.isEmpty else { throw FileFailure("no file matches \(item["source"]!.textValue)") }
-        for source in files {
-            try Paths.copy(
-                source, to: try Paths.target(source, files.count > 1 ? destination + "/" : destination),
-                overwrite: item.flag("overwrite", default: true))
+/// CopyFile and MoveFile: the sources (a wildcard after the last '/'), into a folder or onto a file.
+func transferFiles(_ item: JSONValue, move: Bool) throws(FileFailure) -> [String: String] {
+    let sources = try Paths.expand(try item.required("source"))
+    let destination = try item.required("destination")
+    let files = sources.filter { FileSystem.kind($0) == .file }
+    guard !files.isEmpty else { throw FileFailure("no file matches \(item["source"]!.textValue)") }
+    let overwrite = item.flag("overwrite", default: true)
+    for source in files {
+        let target = try Paths.target(source, files.count > 1 ? destination + "/" : destination)
+        if move {
+            try Paths.move(source, to: target, overwrite: overwrite)
+        } else {
+            try Paths.copy(source, to: target, overwrite: overwrite)
         }
-        return [:]
     }
+    return [:]
 }
 
-struct MoveFile: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
-        let sources = try Paths.expand(try item.required("source"))
-        let destination = try item.required("destination")
-        let files = sources.filter { FileSystem.kind($0) == .file }
-        guard !files.isEmpty else { throw FileFailure("no file matches \(item["source"]!.textValue)") }
-        for source in files {
-            try Paths.move(
-                source, to: try Paths.target(source, files.count > 1 ? destination + "/" : destination),
-                overwrite: item.flag("overwrite", default: true))
-        }
-        return [:]
+/// CopyFolder and MoveFolder.
+func transferFolder(_ item: JSONValue, move: Bool) throws(FileFailure) -> [String: String] {
+    let source = try item.required("source")
+    guard FileSystem.kind(source) == .folder else { throw FileFailure("\(source) is not a folder") }
+    let destination = try Paths.target(source, try item.required("destination"))
+    let overwrite = item.flag("overwrite", default: true)
+    if move {
+        try Paths.move(source, to: destination, overwrite: overwrite)
+    } else {
+        try Paths.copy(source, to: destination, overwrite: overwrite)
     }
+    return [:]
 }
 
-struct CopyFolder: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
-        let source = try item.required("source")
-        guard FileSystem.kind(source) == .folder else { throw FileFailure("\(source) is not a folder") }
-        let destination = try Paths.target(source, try item.required("destination"))
-        try Paths.copy(source, to: destination, overwrite: item.flag("overwrite", default: true))
-        return [:]
-    }
-}
-
-struct MoveFolder: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
-        let source = try item.required("source")
-        guard FileSystem.kind(source) == .folder else { throw FileFailure("\(source) is not a folder") }
-        let destination = try Paths.target(source, try item.required("destination"))
-        try Paths.move(source, to: destination, overwrite: item.flag("overwrite", default: true))
-        return [:]
-    }
-}
-
-struct DeleteFile: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct DeleteFile {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let pattern = try item.required("path")
         let files = try Paths.expand(pattern).filter { Paths.exists($0) && FileSystem.kind($0) != .folder }
         if files.isEmpty, !(pattern.contains("*") || pattern.contains("?")) { throw FileFailure("\(pattern) does not exist") }
@@ -367,8 +341,8 @@ struct DeleteFile: FileItem {
     }
 }
 
-struct DeleteFolder: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct DeleteFolder {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         guard FileSystem.kind(path) == .folder else { throw FileFailure("\(path) is not a folder") }
         if item.flag("force", default: false) {
@@ -382,8 +356,8 @@ struct DeleteFolder: FileItem {
     }
 }
 
-struct ReadFile: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct ReadFile {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         guard FileSystem.kind(path) == .file, let data = FileManager.default.contents(atPath: path) else {
             throw FileFailure("\(path) is not a readable file")
@@ -394,8 +368,8 @@ struct ReadFile: FileItem {
     }
 }
 
-struct ListFiles: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct ListFiles {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         guard FileSystem.kind(path) == .folder else { throw FileFailure("\(path) is not a folder") }
         let pattern = item["fileNamePattern"]?.textValue ?? ""
@@ -413,8 +387,8 @@ struct ListFiles: FileItem {
     }
 }
 
-struct SetPermissions: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct SetPermissions {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         let mode = try Paths.mode(try item.required("permissions"))
         guard Paths.exists(path) else { throw FileFailure("\(path) does not exist") }
@@ -426,8 +400,8 @@ struct SetPermissions: FileItem {
     }
 }
 
-struct SetOwner: FileItem {
-    static func perform(_ item: JSONValue, action: String, context: ActionContext) throws(FileFailure) -> [String: String] {
+struct SetOwner {
+    static func perform(_ item: JSONValue, context: ActionContext) throws(FileFailure) -> [String: String] {
         let path = try item.required("path")
         _ = try item.required("owner")
         guard Paths.exists(path), let ids = try Paths.owner(item) else { throw FileFailure("\(path) does not exist") }

@@ -44,17 +44,8 @@ struct Fanout: AsyncParsableCommand {
                 try? FileManager.default.removeItem(atPath: swarmRoot)
             }
         }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .warning
-        let key = try await StewardServer.createAccessKey(dataDir: "\(root)/server", databaseURL: nil, id: nil, secret: nil, logger: logger)
-        let port = try freeLoopbackPort()
-        let server = try spawn(
-            stewardBinary, ["server", "--data-dir", "\(root)/server", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
-            log: "\(root)/server.log")
+        let (server, api, port) = try await startBenchServer(stewardBinary, root: root)
         children.append(server)
-        let api = APIClient(
-            endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
-        try await poll(timeout: 60) { (try? await api.call("ListDocuments", ["MaxResults": 1])) != nil }
         print("server pid \(server.processIdentifier) on 127.0.0.1:\(port)")
 
         // The swarm.
@@ -211,6 +202,24 @@ struct Fanout: AsyncParsableCommand {
         }
         return ids
     }
+}
+
+/// A real `steward server` process on a free loopback port with a fresh data folder, and a client with its first key.
+func startBenchServer(_ stewardBinary: String, root: String) async throws -> (Process, APIClient, Int) {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .warning
+    let key = try await StewardServer.createAccessKey(dataDir: "\(root)/server", databaseURL: nil, id: nil, secret: nil, logger: logger)
+    let port = try freeLoopbackPort()
+    let server = try spawn(
+        stewardBinary, ["server", "--data-dir", "\(root)/server", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
+        log: "\(root)/server.log")
+    let api = APIClient(
+        endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
+    do { try await poll(timeout: 60) { (try? await api.call("ListDocuments", ["MaxResults": 1])) != nil } } catch {
+        kill(server.processIdentifier, SIGTERM)
+        throw error
+    }
+    return (server, api, port)
 }
 
 func poll(timeout: Double, _ check: () async throws -> Bool) async throws {

@@ -28,17 +28,8 @@ struct BenchConverge: AsyncParsableCommand {
             try? FileManager.default.removeItem(atPath: root)
             try? FileManager.default.removeItem(atPath: swarmRoot)
         }
-        var logger = Logger(label: "bench")
-        logger.logLevel = .warning
-        let key = try await StewardServer.createAccessKey(dataDir: "\(root)/server", databaseURL: nil, id: nil, secret: nil, logger: logger)
-        let port = try freeLoopbackPort()
-        let server = try spawn(
-            "\(bin)/steward", ["server", "--data-dir", "\(root)/server", "--listen", "127.0.0.1:\(port)", "--log-level", "warning"],
-            log: "\(root)/server.log")
+        let (server, api, port) = try await startBenchServer("\(bin)/steward", root: root)
         children.append(server)
-        let api = APIClient(
-            endpoint: "http://127.0.0.1:\(port)", region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
-        try await poll(timeout: 60) { (try? await api.call("ListDocuments", ["MaxResults": 1])) != nil }
         let activation = try await api.call(
             "CreateActivation",
             ["IamRole": "bench", "RegistrationLimit": JSONValue(min(1000, agents)), "Tags": [["Key": "Bench", "Value": "swarm"]]])
