@@ -65,12 +65,9 @@ struct InventoryOperations: Sendable {
         }
         let page = try pager.page(ids.sorted(), body: body, range: 1...50, defaultSize: 50, query: body.pagingQuery, key: { $0 })
         let pageIds = Array(page.items)
-        var headers: [String: InventoryItemRecord] = [:]
-        for id in pageIds {
-            if let header = try await store.inventoryItems(region: ctx.region, instanceId: id, typeName: typeName).first {
-                headers[id] = header
-            }
-        }
+        let headers = Dictionary(
+            try await store.inventoryItems(region: ctx.region, typeName: typeName, instanceIds: pageIds).map { ($0.instanceId, $0) },
+            uniquingKeysWith: { a, _ in a })
         // Content: the page's entries of the type; when the type was filtered, only the entries that matched.
         let typeFilters = selection.positiveTypes[typeName]
         // With a Name filter on this type only the named entries are read, not every entry of the page's nodes.

@@ -54,32 +54,34 @@ struct InventoryQueries: Sendable {
     }
 
     func select(region: String, filters: [Filter]) async throws -> Selection {
-        var instances = Set(try await inventoriedInstances(region: region))
+        // Every inventoried node, narrowed by each type's filters; read only when no positive filter narrows first.
+        var instances: Set<String>?
         var platforms: [String: String]?
         var positive: [String: [Filter]] = [:]
         for (typeName, group) in Dictionary(grouping: filters, by: \.typeName).sorted(by: { $0.key < $1.key }) {
             let plus = group.filter { $0.type != "NotEqual" }
             let minus = group.filter { $0.type == "NotEqual" }
-            if plus.contains(where: { ["LessThan", "GreaterThan"].contains($0.type) }), platforms == nil {
-                platforms = try await platformNames(region: region)
-            }
-            let holders = Set(try await store.inventoryHolders(region: region, typeName: typeName))
-            var matched = holders
+            var matched: Set<String>
             if !plus.isEmpty {
                 positive[typeName] = plus
                 let rows = try await candidates(region: region, typeName: typeName, filters: plus)
+                if plus.contains(where: { ["LessThan", "GreaterThan"].contains($0.type) }), platforms == nil {
+                    platforms = try await platformNames(region: region)
+                }
                 matched = Set(rows.filter { Self.entryMatches($0, plus, platforms: platforms ?? [:]) }.map(\.instanceId))
+            } else {
+                matched = Set(try await store.inventoryHolders(region: region, typeName: typeName))
             }
             for f in minus {
                 let rows = try await candidates(
                     region: region, typeName: typeName,
                     filters: [Filter(typeName: typeName, attribute: f.attribute, values: f.values, type: "Equal")])
-                let having = Set(rows.filter { Self.value($0, f.attribute).map(f.values.contains) ?? false }.map(\.instanceId))
-                matched = matched.intersection(holders).subtracting(having)
+                matched.subtract(rows.filter { Self.value($0, f.attribute).map(f.values.contains) ?? false }.map(\.instanceId))
             }
-            instances.formIntersection(matched)
+            instances = instances.map { $0.intersection(matched) } ?? matched
         }
-        return Selection(instances: instances, positiveTypes: positive)
+        if let instances { return Selection(instances: instances, positiveTypes: positive) }
+        return Selection(instances: Set(try await inventoriedInstances(region: region)), positiveTypes: positive)
     }
 
     /// The rows that may match: an index lookup when a filter names the entry's Name, else the whole type.

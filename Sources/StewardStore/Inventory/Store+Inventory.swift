@@ -130,11 +130,22 @@ extension Store {
         try await read { db in try await db.raw("SELECT DISTINCT region FROM inventory_items").all().map { try $0.string("region") } }
     }
 
-    public func inventoryItems(region: String, instanceId: String? = nil, typeName: String? = nil) async throws -> [InventoryItemRecord] {
-        try await read { db in
+    public func inventoryItems(region: String, instanceId: String? = nil, typeName: String? = nil, instanceIds: [String]? = nil) async throws
+        -> [InventoryItemRecord]
+    {
+        if let instanceIds, instanceIds.isEmpty { return [] }
+        return try await read { db in
             var query = SQLQueryString("SELECT * FROM inventory_items WHERE region = \(bind: region)")
             if let instanceId { query.appendInterpolation(" AND instance_id = \(bind: instanceId)" as SQLQueryString) }
             if let typeName { query.appendInterpolation(" AND type_name = \(bind: typeName)" as SQLQueryString) }
+            if let instanceIds {
+                query.appendLiteral(" AND instance_id IN (")
+                for (n, id) in instanceIds.enumerated() {
+                    if n > 0 { query.appendLiteral(", ") }
+                    query.appendInterpolation(bind: id)
+                }
+                query.appendLiteral(")")
+            }
             query.appendLiteral(" ORDER BY instance_id, type_name")
             return try await db.raw(query).all().map { row in
                 InventoryItemRecord(
