@@ -130,7 +130,7 @@ struct InventoryOperations: Sendable {
         let header = try await store.inventoryItems(region: ctx.region, instanceId: instanceId, typeName: typeName).first
         var entries = try await store.inventoryEntries(region: ctx.region, instanceId: instanceId, typeName: typeName)
         if !filters.isEmpty {
-            let platform = try await queries.platformNames(region: ctx.region)[instanceId] ?? ""
+            let platform = try await queries.platformNames(region: ctx.region)[instanceId] ?? "dpkg"
             entries = entries.filter { entry in
                 let row = InventoryEntryRow(instanceId: instanceId, name: entry["Name"], version: entry["Version"], attributes: entry)
                 let plus = filters.filter { $0.type != "NotEqual" }

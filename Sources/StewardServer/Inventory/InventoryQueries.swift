@@ -101,8 +101,22 @@ struct InventoryQueries: Sendable {
         return try await store.fleetEntries(region: region, typeName: typeName, attributes: needsAttributes)
     }
 
+    /// Each node's package version order (`dpkg` or `rpm`), decided once per distinct platform name.
     func platformNames(region: String) async throws -> [String: String] {
-        try await store.inventoryAttribute(region: region, typeName: "AWS:InstanceInformation", attribute: "PlatformName")
+        let names = try await store.inventoryAttribute(region: region, typeName: "AWS:InstanceInformation", attribute: "PlatformName")
+        var orders: [String: String] = [:]
+        var out: [String: String] = [:]
+        out.reserveCapacity(names.count)
+        for (instance, name) in names {
+            if let known = orders[name] {
+                out[instance] = known
+            } else {
+                let order = VersionOrder.forPlatform(name).rawValue
+                orders[name] = order
+                out[instance] = order
+            }
+        }
+        return out
     }
 
     static func value(_ row: InventoryEntryRow, _ attribute: String) -> String? {
@@ -128,8 +142,9 @@ struct InventoryQueries: Sendable {
     }
 
     /// Versions in the package manager's order, numbers as numbers, anything else as text.
-    static func compare(_ a: String, _ b: String, attribute: String, platform: String) -> Int {
-        if attribute.lowercased().contains("version") { return VersionOrder.forPlatform(platform).compare(a, b) }
+    /// `order` is the node's version order (`dpkg` or `rpm`, from ``platformNames(region:)``).
+    static func compare(_ a: String, _ b: String, attribute: String, platform order: String) -> Int {
+        if attribute == "Version" || attribute.lowercased().contains("version") { return (VersionOrder(rawValue: order) ?? .dpkg).compare(a, b) }
         if let x = Double(a), let y = Double(b) { return x < y ? -1 : (x > y ? 1 : 0) }
         return a < b ? -1 : (a > b ? 1 : 0)
     }
