@@ -52,7 +52,9 @@ struct InventoryOperations: Sendable {
             guard aggregators.count <= 10 else { throw AWSError.validation("Aggregators holds at most 10 aggregators.") }
             var entities: [JSONValue] = []
             for aggregator in aggregators {
-                entities.append(try await queries.aggregate(region: ctx.region, aggregator: aggregator, within: selection.instances))
+                entities.append(
+                    try await queries.aggregate(
+                        region: ctx.region, aggregator: aggregator, within: selection.instances, unfiltered: filters.isEmpty))
             }
             return ["Entities": .array(entities)]
         }

@@ -62,7 +62,30 @@ struct InventoryQueries: Sendable {
             let plus = group.filter { $0.type != "NotEqual" }
             let minus = group.filter { $0.type == "NotEqual" }
             var matched: Set<String>
-            if !plus.isEmpty {
+            if !plus.isEmpty, let names = Self.versionQuery(plus) {
+                // "Name = x and Version < v": compare each distinct version once, then read only the nodes that match.
+                positive[typeName] = plus
+                var orders: [String: VersionOrder] = [:]
+                func order(_ platform: String) -> VersionOrder {
+                    if let known = orders[platform] { return known }
+                    let o = VersionOrder.forPlatform(platform)
+                    orders[platform] = o
+                    return o
+                }
+                let versionFilters = plus.filter { $0.attribute == "Version" }
+                func passes(_ version: String, _ platform: String) -> Bool {
+                    versionFilters.allSatisfy { f in
+                        let c = order(platform).compare(version, f.values[0])
+                        return f.type == "LessThan" ? c < 0 : f.type == "GreaterThan" ? c > 0 : f.values.contains(version)
+                    }
+                }
+                let groups = try await store.versionGroups(region: region, typeName: typeName, names: names)
+                let good = Set(groups.filter { passes($0.version, $0.platform) }.map { "\($0.version)\u{1}\($0.platform)" })
+                let versions = Array(Set(groups.filter { good.contains("\($0.version)\u{1}\($0.platform)") }.map(\.version)))
+                matched = Set(
+                    try await store.versionHolders(region: region, typeName: typeName, names: names, versions: versions)
+                        .filter { good.contains("\($0.version)\u{1}\($0.platform)") }.map(\.instanceId))
+            } else if !plus.isEmpty {
                 positive[typeName] = plus
                 let rows = try await candidates(region: region, typeName: typeName, filters: plus)
                 if plus.contains(where: { ["LessThan", "GreaterThan"].contains($0.type) }), platforms == nil {
@@ -82,6 +105,14 @@ struct InventoryQueries: Sendable {
         }
         if let instances { return Selection(instances: instances, positiveTypes: positive) }
         return Selection(instances: Set(try await inventoriedInstances(region: region)), positiveTypes: positive)
+    }
+
+    /// The names when the filters are exactly a Name = ... and comparisons on Version (the "package below version" shape).
+    static func versionQuery(_ filters: [Filter]) -> [String]? {
+        let names = filters.filter { $0.attribute == "Name" && $0.type == "Equal" }
+        let versions = filters.filter { $0.attribute == "Version" && ["LessThan", "GreaterThan"].contains($0.type) }
+        guard names.count == 1, !versions.isEmpty, names.count + versions.count == filters.count else { return nil }
+        return Array(Set(names[0].values))
     }
 
     /// The rows that may match: an index lookup when a filter names the entry's Name, else the whole type.
@@ -144,7 +175,9 @@ struct InventoryQueries: Sendable {
     /// Versions in the package manager's order, numbers as numbers, anything else as text.
     /// `order` is the node's version order (`dpkg` or `rpm`, from ``platformNames(region:)``).
     static func compare(_ a: String, _ b: String, attribute: String, platform order: String) -> Int {
-        if attribute == "Version" || attribute.lowercased().contains("version") { return (VersionOrder(rawValue: order) ?? .dpkg).compare(a, b) }
+        if attribute == "Version" || attribute.lowercased().contains("version") {
+            return (VersionOrder(rawValue: order) ?? .dpkg).compare(a, b)
+        }
         if let x = Double(a), let y = Double(b) { return x < y ? -1 : (x > y ? 1 : 0) }
         return a < b ? -1 : (a > b ? 1 : 0)
     }
@@ -152,7 +185,9 @@ struct InventoryQueries: Sendable {
     // MARK: aggregation
 
     /// Counts of instances per value (or per combination of values) of the aggregated attributes, or per group.
-    func aggregate(region: String, aggregator: RequestBody, within instances: Set<String>) async throws -> JSONValue {
+    func aggregate(region: String, aggregator: RequestBody, within instances: Set<String>, unfiltered: Bool = false) async throws
+        -> JSONValue
+    {
         let expression = try aggregator.requiredString("Expression")
         if let groups = try aggregator.objectList("Groups"), !groups.isEmpty {
             let typeName = expression.contains(".") ? String(expression[..<expression.lastIndex(of: ".")!]) : expression
@@ -185,6 +220,19 @@ struct InventoryQueries: Sendable {
             }
             typeName = t
             attributes.append(String(e[e.index(after: dot)...]))
+        }
+        if unfiltered {
+            // The whole fleet: the database counts.
+            let counted = try await store.inventoryCounts(region: region, typeName: typeName!, attributes: attributes)
+            let content: [JSONValue] = counted.sorted {
+                $0.count != $1.count ? $0.count > $1.count : $0.values.lexicographicallyPrecedes($1.values)
+            }
+            .map { values, count in
+                var fields: [String: JSONValue] = ["Count": .string(String(count))]
+                for (a, v) in zip(attributes, values) { fields[a] = .string(v) }
+                return .object(fields)
+            }
+            return Self.entity(typeName: typeName!, content: content)
         }
         let needsAttributes = attributes.contains { $0 != "Name" && $0 != "Version" }
         let rows = try await store.fleetEntries(region: region, typeName: typeName!, attributes: needsAttributes)

@@ -130,7 +130,8 @@ extension Store {
         try await read { db in try await db.raw("SELECT DISTINCT region FROM inventory_items").all().map { try $0.string("region") } }
     }
 
-    public func inventoryItems(region: String, instanceId: String? = nil, typeName: String? = nil, instanceIds: [String]? = nil) async throws
+    public func inventoryItems(region: String, instanceId: String? = nil, typeName: String? = nil, instanceIds: [String]? = nil)
+        async throws
         -> [InventoryItemRecord]
     {
         if let instanceIds, instanceIds.isEmpty { return [] }
@@ -191,6 +192,88 @@ extension Store {
             var out: [String: String] = [:]
             for row in rows { out[try row.string("instance_id")] = try row.optionalString("v") ?? "" }
             return out
+        }
+    }
+
+    /// A JSON attribute of an entry, by the database's own JSON functions (Name and Version are columns).
+    func attributeExpression(_ attribute: String) -> SQLQueryString {
+        switch attribute {
+        case "Name": return "name"
+        case "Version": return "version"
+        default: return engine == .sqlite ? "data ->> \(bind: "$." + attribute)" : "CAST(data AS json) ->> \(bind: attribute)"
+        }
+    }
+
+    /// How many instances have each combination of the attributes' values, counted by the database.
+    public func inventoryCounts(region: String, typeName: String, attributes: [String]) async throws -> [(values: [String], count: Int)] {
+        var query = SQLQueryString("SELECT ")
+        for (i, a) in attributes.enumerated() {
+            query.appendInterpolation("\(attributeExpression(a)) AS a\(unsafeRaw: String(i)), " as SQLQueryString)
+        }
+        query.appendInterpolation(
+            "COUNT(DISTINCT instance_id) AS n FROM inventory_entries WHERE region = \(bind: region) AND type_name = \(bind: typeName) GROUP BY "
+                as SQLQueryString)
+        query.appendLiteral(attributes.indices.map { "a\($0)" }.joined(separator: ", "))
+        let built = query
+        return try await read { db in
+            try await db.raw(built).all().map { row in
+                (try attributes.indices.map { try row.optionalString("a\($0)") ?? "" }, try row.int("n"))
+            }
+        }
+    }
+
+    /// The distinct versions of the named entries, with the platform name of the nodes that have them, and how many:
+    /// version filters compare each distinct version once instead of once per node.
+    public func versionGroups(region: String, typeName: String, names: [String]) async throws -> [(
+        version: String, platform: String, count: Int
+    )] {
+        let platform: SQLQueryString = engine == .sqlite ? "p.data ->> '$.PlatformName'" : "CAST(p.data AS json) ->> 'PlatformName'"
+        var query: SQLQueryString = """
+            SELECT e.version AS v, \(platform) AS pn, COUNT(*) AS n FROM inventory_entries e
+            LEFT JOIN inventory_entries p ON p.region = e.region AND p.type_name = 'AWS:InstanceInformation'
+                AND p.instance_id = e.instance_id AND p.idx = 0
+            WHERE e.region = \(bind: region) AND e.type_name = \(bind: typeName) AND e.name IN (
+            """
+        for (n, name) in names.enumerated() {
+            if n > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(bind: name)
+        }
+        query.appendLiteral(") GROUP BY v, pn")
+        let built = query
+        return try await read { db in
+            try await db.raw(built).all().map { row in
+                (try row.optionalString("v") ?? "", try row.optionalString("pn") ?? "", try row.int("n"))
+            }
+        }
+    }
+
+    /// The nodes whose named entries have one of these versions, with the version and the node's platform name.
+    public func versionHolders(region: String, typeName: String, names: [String], versions: [String]) async throws
+        -> [(instanceId: String, version: String, platform: String)]
+    {
+        guard !versions.isEmpty else { return [] }
+        let platform: SQLQueryString = engine == .sqlite ? "p.data ->> '$.PlatformName'" : "CAST(p.data AS json) ->> 'PlatformName'"
+        var query: SQLQueryString = """
+            SELECT e.instance_id AS i, e.version AS v, \(platform) AS pn FROM inventory_entries e
+            LEFT JOIN inventory_entries p ON p.region = e.region AND p.type_name = 'AWS:InstanceInformation'
+                AND p.instance_id = e.instance_id AND p.idx = 0
+            WHERE e.region = \(bind: region) AND e.type_name = \(bind: typeName) AND e.name IN (
+            """
+        for (n, name) in names.enumerated() {
+            if n > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(bind: name)
+        }
+        query.appendLiteral(") AND e.version IN (")
+        for (n, v) in versions.enumerated() {
+            if n > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(bind: v)
+        }
+        query.appendLiteral(")")
+        let built = query
+        return try await read { db in
+            try await db.raw(built).all().map { row in
+                (try row.string("i"), try row.optionalString("v") ?? "", try row.optionalString("pn") ?? "")
+            }
         }
     }
 
