@@ -82,7 +82,7 @@ struct InventoryOperations: Sendable {
         } else {
             rows = try await store.fleetEntries(region: ctx.region, typeName: typeName, instanceIds: pageIds, attributes: true)
         }
-        let platforms = try await platformsIfNeeded(ctx, typeFilters ?? [], [:])
+        let platforms = try await platformsIfNeeded(ctx, typeFilters ?? [], instanceIds: pageIds)
         var content: [String: [JSONValue]] = [:]
         for row in rows {
             if let typeFilters, !InventoryQueries.entryMatches(row, typeFilters, platforms: platforms) { continue }
@@ -104,11 +104,11 @@ struct InventoryOperations: Sendable {
         return .compact(["Entities": .array(entities), "NextToken": page.nextToken])
     }
 
-    func platformsIfNeeded(_ ctx: APIContext, _ filters: [InventoryQueries.Filter], _ cached: [String: String]) async throws -> [String:
-        String]
+    /// The version order of the page's nodes, when the filters compare versions.
+    func platformsIfNeeded(_ ctx: APIContext, _ filters: [InventoryQueries.Filter], instanceIds: [String]) async throws -> [String: String]
     {
-        guard filters.contains(where: { ["LessThan", "GreaterThan"].contains($0.type) }) else { return cached }
-        return try await queries.platformNames(region: ctx.region)
+        guard filters.contains(where: { ["LessThan", "GreaterThan"].contains($0.type) }) else { return [:] }
+        return try await queries.platformNames(region: ctx.region, instanceIds: instanceIds)
     }
 
     func listInventoryEntries(_ ctx: APIContext, _ body: RequestBody) async throws -> JSONValue {

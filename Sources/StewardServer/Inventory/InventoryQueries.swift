@@ -133,8 +133,9 @@ struct InventoryQueries: Sendable {
     }
 
     /// Each node's package version order (`dpkg` or `rpm`), decided once per distinct platform name.
-    func platformNames(region: String) async throws -> [String: String] {
-        let names = try await store.inventoryAttribute(region: region, typeName: "AWS:InstanceInformation", attribute: "PlatformName")
+    func platformNames(region: String, instanceIds: [String]? = nil) async throws -> [String: String] {
+        let names = try await store.inventoryAttribute(
+            region: region, typeName: "AWS:InstanceInformation", attribute: "PlatformName", instanceIds: instanceIds)
         var orders: [String: String] = [:]
         var out: [String: String] = [:]
         out.reserveCapacity(names.count)

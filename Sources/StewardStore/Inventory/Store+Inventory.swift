@@ -178,17 +178,25 @@ extension Store {
 
     /// One attribute of every instance's single-entry type (PlatformName of AWS:InstanceInformation), read by the
     /// database's own JSON functions rather than by decoding every entry here.
-    public func inventoryAttribute(region: String, typeName: String, attribute: String) async throws -> [String: String] {
-        let engine = self.engine
+    public func inventoryAttribute(region: String, typeName: String, attribute: String, instanceIds: [String]? = nil) async throws
+        -> [String: String]
+    {
+        var query: SQLQueryString = """
+            SELECT instance_id, \(attributeExpression(attribute)) AS v FROM inventory_entries WHERE region = \(bind: region)
+                AND type_name = \(bind: typeName) AND idx = 0
+            """
+        if let instanceIds {
+            if instanceIds.isEmpty { return [:] }
+            query.appendLiteral(" AND instance_id IN (")
+            for (n, id) in instanceIds.enumerated() {
+                if n > 0 { query.appendLiteral(", ") }
+                query.appendInterpolation(bind: id)
+            }
+            query.appendLiteral(")")
+        }
+        let built = query
         return try await read { db in
-            let expression: SQLQueryString =
-                engine == .sqlite ? "data ->> \(bind: "$." + attribute)" : "CAST(data AS json) ->> \(bind: attribute)"
-            let rows = try await db.raw(
-                """
-                SELECT instance_id, \(expression) AS v FROM inventory_entries WHERE region = \(bind: region)
-                    AND type_name = \(bind: typeName) AND idx = 0
-                """
-            ).all()
+            let rows = try await db.raw(built).all()
             var out: [String: String] = [:]
             for row in rows { out[try row.string("instance_id")] = try row.optionalString("v") ?? "" }
             return out
