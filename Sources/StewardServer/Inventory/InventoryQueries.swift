@@ -65,26 +65,32 @@ struct InventoryQueries: Sendable {
             if !plus.isEmpty, let names = Self.versionQuery(plus) {
                 // "Name = x and Version < v": compare each distinct version once, then read only the nodes that match.
                 positive[typeName] = plus
-                var orders: [String: VersionOrder] = [:]
-                func order(_ platform: String) -> VersionOrder {
-                    if let known = orders[platform] { return known }
-                    let o = VersionOrder.forPlatform(platform)
-                    orders[platform] = o
-                    return o
-                }
                 let versionFilters = plus.filter { $0.attribute == "Version" }
-                func passes(_ version: String, _ platform: String) -> Bool {
+                func passes(_ version: String, _ order: VersionOrder) -> Bool {
                     versionFilters.allSatisfy { f in
-                        let c = order(platform).compare(version, f.values[0])
-                        return f.type == "LessThan" ? c < 0 : f.type == "GreaterThan" ? c > 0 : f.values.contains(version)
+                        let c = order.compare(version, f.values[0])
+                        return f.type == "LessThan" ? c < 0 : c > 0
                     }
                 }
-                let groups = try await store.versionGroups(region: region, typeName: typeName, names: names)
-                let good = Set(groups.filter { passes($0.version, $0.platform) }.map { "\($0.version)\u{1}\($0.platform)" })
-                let versions = Array(Set(groups.filter { good.contains("\($0.version)\u{1}\($0.platform)") }.map(\.version)))
+                // Most versions compare the same in dpkg and rpm order; only the others need each node's platform.
+                var settled: [String] = []
+                var unsettled: [String] = []
+                for (version, _) in try await store.versionCounts(region: region, typeName: typeName, names: names) {
+                    let dpkg = passes(version, .dpkg)
+                    if dpkg != passes(version, .rpm) {
+                        unsettled.append(version)
+                    } else if dpkg {
+                        settled.append(version)
+                    }
+                }
                 matched = Set(
-                    try await store.versionHolders(region: region, typeName: typeName, names: names, versions: versions)
-                        .filter { good.contains("\($0.version)\u{1}\($0.platform)") }.map(\.instanceId))
+                    try await store.versionHolders(region: region, typeName: typeName, names: names, versions: settled, platforms: false)
+                        .map(\.instanceId))
+                for row in try await store.versionHolders(
+                    region: region, typeName: typeName, names: names, versions: unsettled, platforms: true)
+                where passes(row.version, VersionOrder.forPlatform(row.platform)) {
+                    matched.insert(row.instanceId)
+                }
             } else if !plus.isEmpty {
                 positive[typeName] = plus
                 let rows = try await candidates(region: region, typeName: typeName, filters: plus)

@@ -230,58 +230,54 @@ extension Store {
         }
     }
 
-    /// The distinct versions of the named entries, with the platform name of the nodes that have them, and how many:
-    /// version filters compare each distinct version once instead of once per node.
-    public func versionGroups(region: String, typeName: String, names: [String]) async throws -> [(
-        version: String, platform: String, count: Int
-    )] {
-        let platform: SQLQueryString = engine == .sqlite ? "p.data ->> '$.PlatformName'" : "CAST(p.data AS json) ->> 'PlatformName'"
+    /// The distinct versions of the named entries and how many there are: version filters compare each distinct
+    /// version once instead of once per node.
+    public func versionCounts(region: String, typeName: String, names: [String]) async throws -> [(version: String, count: Int)] {
         var query: SQLQueryString = """
-            SELECT e.version AS v, \(platform) AS pn, COUNT(*) AS n FROM inventory_entries e
-            LEFT JOIN inventory_entries p ON p.region = e.region AND p.type_name = 'AWS:InstanceInformation'
-                AND p.instance_id = e.instance_id AND p.idx = 0
-            WHERE e.region = \(bind: region) AND e.type_name = \(bind: typeName) AND e.name IN (
+            SELECT version AS v, COUNT(*) AS n FROM inventory_entries
+            WHERE region = \(bind: region) AND type_name = \(bind: typeName) AND name IN (
             """
-        for (n, name) in names.enumerated() {
-            if n > 0 { query.appendLiteral(", ") }
-            query.appendInterpolation(bind: name)
-        }
-        query.appendLiteral(") GROUP BY v, pn")
+        Self.appendList(names, to: &query)
+        query.appendLiteral(") GROUP BY version")
         let built = query
         return try await read { db in
-            try await db.raw(built).all().map { row in
-                (try row.optionalString("v") ?? "", try row.optionalString("pn") ?? "", try row.int("n"))
-            }
+            try await db.raw(built).all().map { row in (try row.optionalString("v") ?? "", try row.int("n")) }
         }
     }
 
-    /// The nodes whose named entries have one of these versions, with the version and the node's platform name.
-    public func versionHolders(region: String, typeName: String, names: [String], versions: [String]) async throws
+    /// The nodes whose named entries have one of these versions; with `platforms`, also each node's platform name
+    /// (for versions that compare differently in dpkg and rpm order).
+    public func versionHolders(region: String, typeName: String, names: [String], versions: [String], platforms: Bool) async throws
         -> [(instanceId: String, version: String, platform: String)]
     {
         guard !versions.isEmpty else { return [] }
-        let platform: SQLQueryString = engine == .sqlite ? "p.data ->> '$.PlatformName'" : "CAST(p.data AS json) ->> 'PlatformName'"
-        var query: SQLQueryString = """
-            SELECT e.instance_id AS i, e.version AS v, \(platform) AS pn FROM inventory_entries e
-            LEFT JOIN inventory_entries p ON p.region = e.region AND p.type_name = 'AWS:InstanceInformation'
-                AND p.instance_id = e.instance_id AND p.idx = 0
-            WHERE e.region = \(bind: region) AND e.type_name = \(bind: typeName) AND e.name IN (
-            """
-        for (n, name) in names.enumerated() {
-            if n > 0 { query.appendLiteral(", ") }
-            query.appendInterpolation(bind: name)
+        let platform: SQLQueryString =
+            !platforms ? "''" : engine == .sqlite ? "p.data ->> '$.PlatformName'" : "CAST(p.data AS json) ->> 'PlatformName'"
+        var query: SQLQueryString = "SELECT e.instance_id AS i, e.version AS v, \(platform) AS pn FROM inventory_entries e "
+        if platforms {
+            query.appendLiteral(
+                """
+                LEFT JOIN inventory_entries p ON p.region = e.region AND p.type_name = 'AWS:InstanceInformation'
+                    AND p.instance_id = e.instance_id AND p.idx = 0 
+                """)
         }
+        query.appendInterpolation("WHERE e.region = \(bind: region) AND e.type_name = \(bind: typeName) AND e.name IN (" as SQLQueryString)
+        Self.appendList(names, to: &query)
         query.appendLiteral(") AND e.version IN (")
-        for (n, v) in versions.enumerated() {
-            if n > 0 { query.appendLiteral(", ") }
-            query.appendInterpolation(bind: v)
-        }
+        Self.appendList(versions, to: &query)
         query.appendLiteral(")")
         let built = query
         return try await read { db in
             try await db.raw(built).all().map { row in
                 (try row.string("i"), try row.optionalString("v") ?? "", try row.optionalString("pn") ?? "")
             }
+        }
+    }
+
+    static func appendList(_ values: [String], to query: inout SQLQueryString) {
+        for (n, v) in values.enumerated() {
+            if n > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(bind: v)
         }
     }
 
