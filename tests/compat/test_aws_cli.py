@@ -43,3 +43,31 @@ def test_aws_cli_reports_service_errors_with_the_error_code(aws_cli, instances):
                   "--instance-id", instances[0])
     assert res.returncode != 0
     assert "InvocationDoesNotExist" in res.stderr
+
+
+def test_aws_cli_state_manager_inventory_and_compliance(aws_cli, instances):
+    """create-association, describe/list/update/delete, instance status, compliance and inventory through the stock CLI."""
+    target = instances[2]
+    created = aws_cli(
+        "create-association", "--name", "AWS-RunShellScript", "--association-name", "cli-assoc",
+        "--targets", f"Key=InstanceIds,Values={target}", "--parameters", "commands=true",
+        "--schedule-expression", "cron(0 3 ? * SUN *)", parse_json=True)
+    assert created.returncode == 0, created.stderr
+    aid = created.json["AssociationDescription"]["AssociationId"]
+    described = aws_cli("describe-association", "--association-id", aid, parse_json=True)
+    assert described.json["AssociationDescription"]["ScheduleExpression"] == "cron(0 3 ? * SUN *)"
+    listed = aws_cli("list-associations", "--association-filter-list", "key=AssociationName,value=cli-assoc", parse_json=True)
+    assert [a["AssociationId"] for a in listed.json["Associations"]] == [aid]
+    updated = aws_cli("update-association", "--association-id", aid, "--parameters", "commands=echo v2", parse_json=True)
+    assert updated.json["AssociationDescription"]["AssociationVersion"] == "2"
+    status = aws_cli("describe-instance-associations-status", "--instance-id", target, parse_json=True)
+    assert status.returncode == 0 and aid in [s["AssociationId"] for s in status.json["InstanceAssociationStatusInfos"]]
+    compliance = aws_cli("list-compliance-summaries", parse_json=True)
+    assert compliance.returncode == 0, compliance.stderr
+    schema = aws_cli("get-inventory-schema", "--type-name", "AWS:Application", parse_json=True)
+    assert schema.json["Schemas"][0]["TypeName"] == "AWS:Application"
+    deleted = aws_cli("delete-association", "--association-id", aid)
+    assert deleted.returncode == 0, deleted.stderr
+    bad = aws_cli("create-association", "--name", "AWS-RunShellScript", "--targets", "Key=InstanceIds,Values=*",
+                  "--parameters", "commands=true", "--schedule-expression", "rate(1 minute)")
+    assert bad.returncode != 0 and "InvalidSchedule" in bad.stderr
