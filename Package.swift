@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "steward", targets: ["steward"]),
         .executable(name: "steward-agent", targets: ["steward-agent"]),
+        .executable(name: "steward-runner", targets: ["steward-runner"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
@@ -101,7 +102,15 @@ let package = Package(
         .executableTarget(
             name: "steward-agent",
             dependencies: [
-                "StewardAgent", "StewardDocuments",
+                "StewardAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "steward-runner",
+            dependencies: [
+                "StewardRunner", "StewardDocuments", "StewardKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

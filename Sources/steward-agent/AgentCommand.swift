@@ -20,7 +20,10 @@ struct AgentCommand: AsyncParsableCommand {
         commandName: "steward-agent",
         abstract: "The Steward agent: keeps a channel to the control plane and runs what it is sent.",
         version: NodeFacts.agentVersion,
-        subcommands: [Register.self, Start.self, RotateKeys.self, Swarm.self, RunDocuments.self, ResumeRun.self, ValidateDocuments.self])
+        subcommands: [
+            Register.self, Start.self, RotateKeys.self, Swarm.self, RunnerHandOver.Run.self, RunnerHandOver.Resume.self,
+            RunnerHandOver.Validate.self,
+        ])
 }
 
 struct LogOptions: ParsableArguments {
@@ -156,5 +159,39 @@ final class SignalWatcher {
             source.resume()
             return source
         }
+    }
+}
+
+/// `run`, `resume` and `validate` belong to `steward-runner`, installed next to this executable: the agent hands the
+/// command line over to it, so the long-running agent never loads the YAML parser.
+enum RunnerHandOver {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run AWSTOE component documents on this host, surviving crashes and reboots (see steward-runner run --help).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() throws { try RunnerHandOver.exec("run", arguments) }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Continue a journaled run (see steward-runner resume --help).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() throws { try RunnerHandOver.exec("resume", arguments) }
+    }
+
+    struct Validate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check AWSTOE component documents (see steward-runner validate --help).")
+        @Argument(parsing: .captureForPassthrough) var arguments: [String] = []
+        func run() throws { try RunnerHandOver.exec("validate", arguments) }
+    }
+
+    static func exec(_ subcommand: String, _ arguments: [String]) throws {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let me = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+        let runner = String(me[..<(me.lastIndex(of: "/") ?? me.startIndex)]) + "/steward-runner"
+        let argv = [runner, subcommand] + arguments
+        var cArgs = argv.map { strdup($0) } + [nil]
+        execv(runner, &cArgs)
+        throw AgentFailure(description: "cannot start \(runner): \(String(cString: strerror(errno)))")
     }
 }

@@ -13,6 +13,21 @@ import StewardRunner
     import Glibc
 #endif
 
+/// The standalone runner, as `steward-runner` and through `steward-agent run|resume|validate` (which hand over to it, so
+/// that the long-running agent does not load the YAML parser and Foundation).
+@main
+struct RunnerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "steward-runner",
+        abstract: "Run AWSTOE component documents on this host, surviving crashes and reboots (also `steward-agent run`).",
+        subcommands: [RunDocuments.self, ResumeRun.self, ValidateDocuments.self])
+}
+
+/// A one-line error without the usage text.
+struct AgentFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// `steward-agent run`: runs AWSTOE component documents on this host, like `awstoe run`, and survives reboots.
 struct RunDocuments: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
