@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import PostgresKit
 import SQLKit
 import StewardKit
 
@@ -12,6 +14,10 @@ extension Store {
 
     /// The same for many instances at once (bulk loads, benchmarks).
     public func putInventory(region: String, batch: [(instanceId: String, uploads: [InventoryUpload])], now: Double) async throws {
+        if case .postgres(let client, _) = backend {
+            try await putInventoryPostgres(client: client, region: region, batch: batch, now: now)
+            return
+        }
         let engine = self.engine
         try await write { db in
             var rows: [EntryInsert] = []
@@ -51,6 +57,94 @@ extension Store {
             }
             try await Store.insertEntries(rows, region: region, engine: engine, db: db)
         }
+    }
+
+    /// PostgreSQL: set-based deletes and header upserts, then the entries through `COPY ... FROM STDIN`.
+    func putInventoryPostgres(
+        client: PostgresClient, region: String, batch: [(instanceId: String, uploads: [InventoryUpload])], now: Double
+    )
+        async throws
+    {
+        let logger = self.logger
+        let uploads = batch.flatMap { item in item.uploads.map { (instanceId: item.instanceId, upload: $0) } }
+        guard !uploads.isEmpty else { return }
+        try await client.withConnection { conn in
+            let db = conn.sql()
+            try await db.raw("BEGIN").run()
+            do {
+                let ids = uploads.map(\.instanceId)
+                let types = uploads.map(\.upload.typeName)
+                try await db.raw(
+                    """
+                    DELETE FROM inventory_entries e USING UNNEST(\(bind: ids)::text[], \(bind: types)::text[]) AS t(i, ty)
+                    WHERE e.region = \(bind: region) AND e.type_name = t.ty AND e.instance_id = t.i
+                    """
+                ).run()
+                try await db.raw(
+                    """
+                    INSERT INTO inventory_items (region, instance_id, type_name, schema_version, capture_time, content_hash, entry_count,
+                        updated_at)
+                    SELECT \(bind: region), i, ty, v, c, h, n, \(bind: now) FROM UNNEST(\(bind: ids)::text[], \(bind: types)::text[],
+                        \(bind: uploads.map(\.upload.schemaVersion))::text[], \(bind: uploads.map(\.upload.captureTime))::text[],
+                        \(bind: uploads.map(\.upload.contentHash))::text[], \(bind: uploads.map { $0.upload.content.count })::bigint[])
+                        AS t(i, ty, v, c, h, n)
+                    ON CONFLICT (region, instance_id, type_name) DO UPDATE SET schema_version = excluded.schema_version,
+                        capture_time = excluded.capture_time, content_hash = excluded.content_hash,
+                        entry_count = excluded.entry_count, updated_at = excluded.updated_at
+                    """
+                ).run()
+                for item in uploads where item.upload.typeName.hasPrefix("Custom:") {
+                    try await Store.noteCustomSchema(region: region, upload: item.upload, db: db)
+                }
+                try await conn.copyFrom(
+                    table: "inventory_entries", columns: ["region", "type_name", "instance_id", "idx", "name", "version", "data"],
+                    logger: logger
+                ) { writer in
+                    var text = ""
+                    text.reserveCapacity(1 << 20)
+                    let regionField = Store.copyField(region)
+                    for item in uploads {
+                        let prefix = "\(regionField)\t\(Store.copyField(item.upload.typeName))\t\(Store.copyField(item.instanceId))\t"
+                        for (i, entry) in item.upload.content.enumerated() {
+                            text += prefix
+                            text += String(i)
+                            text += "\t"
+                            text += entry["Name"].map(Store.copyField) ?? "\\N"
+                            text += "\t"
+                            text += entry["Version"].map(Store.copyField) ?? "\\N"
+                            text += "\t"
+                            text += Store.copyField(InventoryUpload.encode(entry))
+                            text += "\n"
+                            if text.utf8.count > 1 << 20 {
+                                try await writer.write(ByteBuffer(string: text))
+                                text.removeAll(keepingCapacity: true)
+                            }
+                        }
+                    }
+                    if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                }
+                try await db.raw("COMMIT").run()
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// A value in COPY's text format: backslash, tab, line feed and carriage return escaped.
+    static func copyField(_ value: String) -> String {
+        guard value.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" }) else { return value }
+        var out = ""
+        for c in value {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default: out.append(c)
+            }
+        }
+        return out
     }
 
     struct EntryInsert: Sendable {
