@@ -115,3 +115,30 @@ def test_unchanged_types_go_as_hash_changed_ones_in_full(ssm, gathered):
     assert f"{kind}: sent again in full" in fourth
     assert entries(ssm, agent.instance_id, kind) == [{"Location": "DC2", "Row": "7"}]
     ssm.delete_inventory(TypeName=kind, SchemaDeleteOption="DeleteSchema")
+
+
+def test_gathering_policy_by_association(ssm, instances, tmp_path):
+    """An association with AWS-GatherSoftwareInventory and its parameters sets what a node gathers."""
+    node = instances[1]
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    (watched / "app.conf").write_text("x=1\n")
+    (watched / "notes.txt").write_text("skip\n")
+    files = json.dumps([{"Path": str(watched), "Pattern": ["*.conf"], "Recursive": False}])
+    aid = ssm.create_association(
+        Name="AWS-GatherSoftwareInventory", Targets=[{"Key": "InstanceIds", "Values": [node]}],
+        Parameters={"applications": ["Disabled"], "services": ["Disabled"], "files": [files]},
+        ScheduleExpression="rate(30 minutes)")["AssociationDescription"]["AssociationId"]
+    try:
+        def done():
+            infos = ssm.describe_instance_associations_status(InstanceId=node)["InstanceAssociationStatusInfos"]
+            mine = [i for i in infos if i["AssociationId"] == aid and i["Status"] in ("Success", "Failed")]
+            return mine[0] if mine else None
+        from compat_helpers import poll
+        status = poll(done, 60, 0.3, "the inventory association")
+        assert status["Status"] == "Success", status
+        found = entries(ssm, node, "AWS:File")
+        assert [(e["Name"], e["InstalledDir"]) for e in found] == [("app.conf", str(watched))]
+        assert entries(ssm, node, "AWS:InstanceInformation")[0]["InstanceId"] == node
+    finally:
+        ssm.delete_association(AssociationId=aid)
