@@ -19,8 +19,7 @@ struct BenchInventory: AsyncParsableCommand {
     @Option(help: "Applications per instance.") var applications: Int = 1_000
     @Option(help: "Instances per ingest transaction.") var batch: Int = 50
     @Option(help: "Runs of each query (p50 and p99 are printed).") var queries: Int = 30
-    @Option(help: "A PostgreSQL URL to measure as well.") var postgres: String? = ProcessInfo.processInfo.environment[
-        "STEWARD_BENCH_POSTGRES_URL"]
+    @Option(help: "A PostgreSQL URL to measure as well (default: STEWARD_BENCH_POSTGRES_URL).") var postgres: String?
     @Option(help: "Folder for the SQLite file.") var folder: String = NSTemporaryDirectory()
     @Option(help: "Keep the SQLite file here and, when it already holds the data, only run the queries.") var sqliteFile: String?
     @Flag(help: "Skip the ingest on PostgreSQL if its bench data is there already.") var reusePostgres = false
@@ -38,7 +37,7 @@ struct BenchInventory: AsyncParsableCommand {
         let sqlite = try await Store.open(url: nil, sqlitePath: sqlitePath, logger: logger)
         try await measure("SQLite", sqlite, reuse: sqliteFile != nil)
         await sqlite.close()
-        if let postgres {
+        if let postgres = postgres ?? ProcessInfo.processInfo.environment["STEWARD_BENCH_POSTGRES_URL"] {
             let pg = try await Store.open(url: postgres, sqlitePath: "", logger: logger)
             if !reusePostgres {
                 try await pg.write { db in
