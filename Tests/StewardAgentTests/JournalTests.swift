@@ -20,7 +20,7 @@ struct JournalTests {
     static let instanceId = "mi-0123456789abcdef0"
 
     func registered() throws -> Node {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("steward-agent-\(UUID().uuidString.prefix(8))").path
+        let dir = Scratch.folder("agent")
         let folder = try StateFolder(path: dir)
         _ = try folder.createKeys()
         let server = Curve25519.Signing.PrivateKey()

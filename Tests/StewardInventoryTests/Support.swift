@@ -20,7 +20,7 @@ func output(of program: String, _ arguments: [String]) -> String? {
 
 /// A fresh folder under the temporary directory.
 func temporaryFolder(_ label: String) throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("steward-inventory-\(label)-\(UUID().uuidString)").path
+    let path = Scratch.folder("inventory-\(label)")
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }

@@ -8,7 +8,7 @@ import Testing
 @Suite("Runner actions, hooks and validation")
 struct ActionTests {
     func folder() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("steward-actions-\(UUID().uuidString)").path
+        let dir = Scratch.folder("actions")
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }

@@ -24,7 +24,7 @@ struct ComponentFixtureTests {
     }
 
     static func run(_ name: String, phases: [String]? = nil) async throws -> Run {
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("steward-toe-\(UUID().uuidString)").path
+        let base = Scratch.folder("toe")
         let workdir = "\(base)/work"
         try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
         let source = try ComponentLoader.load("\(fixtures)/\(name).yaml")

@@ -7,7 +7,7 @@ import Testing
 @Suite("Running documents on this host")
 struct RunnerTests {
     func folder() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("steward-runner-\(UUID().uuidString)").path
+        let dir = Scratch.folder("runner")
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }

@@ -19,7 +19,7 @@ enum Engine: String, CaseIterable, Sendable {
         logger.logLevel = .warning
         switch self {
         case .sqlite:
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("steward-store-\(UUID().uuidString)").path
+            let dir = Scratch.folder("store")
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             return try await Store.open(url: nil, sqlitePath: "\(dir)/steward.db", logger: logger)
         case .postgres:

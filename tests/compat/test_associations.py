@@ -2,7 +2,6 @@
 seconds, a converged node does no work (exit 168), drift is corrected and visible in compliance."""
 
 import os
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -64,9 +63,9 @@ def applied_count(folder, instance_id):
     return len(open(path).read().splitlines()) if os.path.exists(path) else 0
 
 
-def test_association_follows_tags_and_corrects_drift(ssm, instances, config_doc):
+def test_association_follows_tags_and_corrects_drift(ssm, instances, config_doc, tmp_path):
     a, b = instances[0], instances[1]
-    folder = tempfile.mkdtemp(prefix="steward-assoc-")
+    folder = str(tmp_path)
     key = f"Cfg{uuid.uuid4().hex[:6]}"
     ssm.add_tags_to_resource(ResourceType="ManagedInstance", ResourceId=a, Tags=[{"Key": key, "Value": "on"}])
     created = ssm.create_association(
@@ -136,9 +135,9 @@ def test_association_follows_tags_and_corrects_drift(ssm, instances, config_doc)
     ssm.remove_tags_from_resource(ResourceType="ManagedInstance", ResourceId=b, TagKeys=[key])
 
 
-def test_inventory_target_joins_when_inventory_changes(ssm, instances, config_doc):
+def test_inventory_target_joins_when_inventory_changes(ssm, instances, config_doc, tmp_path):
     c = instances[2]
-    folder = tempfile.mkdtemp(prefix="steward-assoc-inv-")
+    folder = str(tmp_path)
     kind = f"Custom:Pkg{uuid.uuid4().hex[:6]}"
     aid = ssm.create_association(
         Name=config_doc, Targets=[{"Key": f"inventory:{kind}.Name", "Values": ["nginx"]}],
