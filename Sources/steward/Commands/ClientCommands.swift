@@ -215,7 +215,10 @@ struct Run: AsyncParsableCommand {
             if !commands.isEmpty { params["commands"] = JSONValue(commands) }
             if let executionTimeout { params["executionTimeout"] = [.string(String(executionTimeout))] }
             var body: [String: JSONValue] = ["DocumentName": .string(document), "Parameters": .object(params)]
-            if !instanceIds.isEmpty {
+            if instanceIds == ["*"] {
+                // Every node: SendCommand takes `*` as a target, not as an instance id.
+                body["Targets"] = [["Key": "InstanceIds", "Values": ["*"]]]
+            } else if !instanceIds.isEmpty {
                 body["InstanceIds"] = JSONValue(instanceIds)
             } else {
                 body["Targets"] = .array(try (targets.isEmpty ? ["InstanceIds=*"] : targets).map(Self.parseTarget))

@@ -19,12 +19,15 @@ struct InventoryGroup: AsyncParsableCommand {
         func run() async throws {
             do {
                 var body: [String: JSONValue] = ["DocumentName": "AWS-GatherSoftwareInventory", "Comment": "steward inventory collect"]
-                if let instanceIds { body["InstanceIds"] = JSONValue(instanceIds.split(separator: ",").map(String.init)) }
+                if let instanceIds, instanceIds != "*" {
+                    body["InstanceIds"] = JSONValue(instanceIds.split(separator: ",").map(String.init))
+                }
                 if let target {
                     let (key, values) = try Self.target(target)
                     body["Targets"] = [["Key": .string(key), "Values": JSONValue(values)]]
                 }
-                if body["InstanceIds"] == nil && body["Targets"] == nil { body["InstanceIds"] = ["*"] }
+                // Every node: SendCommand takes `*` as a target, not as an instance id.
+                if body["InstanceIds"] == nil && body["Targets"] == nil { body["Targets"] = [["Key": "InstanceIds", "Values": ["*"]]] }
                 var parameters: [String: JSONValue] = [:]
                 for p in parameter {
                     guard let eq = p.firstIndex(of: "=") else { throw CLIError("--parameter \(p) is not name=value") }
