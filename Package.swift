@@ -115,6 +115,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Folders for tests, one per test process, removed at exit.
+        .target(name: "StewardTestSupport", path: "Tests/StewardTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "StewardKitTests",
             dependencies: ["StewardKit", "StewardDocuments"],
@@ -122,23 +124,23 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardRunnerTests",
-            dependencies: ["StewardKit", "StewardRunner", "StewardDocuments"],
+            dependencies: ["StewardTestSupport", "StewardKit", "StewardRunner", "StewardDocuments"],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StewardAgentTests",
-            dependencies: ["StewardKit", "StewardAgent", "StewardRunner"],
+            dependencies: ["StewardTestSupport", "StewardKit", "StewardAgent", "StewardRunner"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StewardInventoryTests",
-            dependencies: ["StewardInventory", "StewardKit"],
+            dependencies: ["StewardTestSupport", "StewardInventory", "StewardKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "StewardStoreTests",
-            dependencies: ["StewardKit", "StewardStore"],
+            dependencies: ["StewardTestSupport", "StewardKit", "StewardStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -96,6 +96,7 @@ struct Start: AsyncParsableCommand {
 
     func run() async throws {
         let runtime: AgentRuntime
+        guard maxReboots >= 0 else { throw AgentFailure(description: "--max-reboots must be 0 or more") }
         do {
             // After the reboot command, the agent stops with status 194; the machine's start-up starts it again.
             var options = AgentRuntime.Options(

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import StewardTestSupport
 import Testing
 
 @testable import StewardAgent

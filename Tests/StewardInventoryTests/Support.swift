@@ -1,4 +1,5 @@
 import Foundation
+import StewardTestSupport
 
 /// Runs a program for a test and returns its standard output, or nil when it is not installed or fails.
 func output(of program: String, _ arguments: [String]) -> String? {

@@ -1,5 +1,6 @@
 import Foundation
 import StewardDocuments
+import StewardTestSupport
 import Testing
 
 @testable import StewardKit

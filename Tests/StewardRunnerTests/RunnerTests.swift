@@ -1,4 +1,5 @@
 import Foundation
+import StewardTestSupport
 import Testing
 
 @testable import StewardKit

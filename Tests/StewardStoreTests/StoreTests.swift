@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StewardTestSupport
 import Testing
 
 @testable import StewardKit

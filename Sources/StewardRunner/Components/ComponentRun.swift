@@ -129,6 +129,9 @@ public struct ComponentRun: Sendable {
 
     /// Starts a new run in the state folder.
     public func start(_ sources: [Source], options: Options) async throws -> Exit {
+        // Nonsense here would otherwise surface only at the first reboot, after steps have run.
+        _ = try StartupHook.choose(options.startupHook, id: "check")
+        guard options.maxReboots >= 0 else { throw RunnerError("--max-reboots must be 0 or more") }
         let lock = try StateLock(options.stateDirectory)
         defer { lock.release() }
         let journal = RunJournal(folder: options.stateDirectory)

@@ -55,8 +55,6 @@ public struct StepState: Sendable, Codable, Hashable {
     public var status: StepStatus = .pending
     /// Attempts started, including an interrupted one.
     public var attempts: Int = 0
-    /// How many times this step asked for a reboot.
-    public var reboots: Int = 0
     /// The `if` result, decided once even across reboots.
     public var conditionResult: Bool?
     public var resolvedInputs: JSONValue?

@@ -30,14 +30,12 @@ public struct ActionContext: Sendable {
     public var processStarted: @Sendable (Int32) -> Void
     /// Runs nested component documents (ExecuteDocument); set by the component front end.
     public var documents: (any NestedDocuments)?
-    /// How deep in ExecuteDocument nesting this run is, and which files are open above it.
-    public var nesting: [String]
 
     public init(
         phase: String, stepName: String, workFolder: String, workingDirectory: String? = nil, environment: [String: String],
         deadline: ContinuousClock.Instant?,
         outputLimit: Int, console: Console, processStarted: @escaping @Sendable (Int32) -> Void = { _ in },
-        documents: (any NestedDocuments)? = nil, nesting: [String] = []
+        documents: (any NestedDocuments)? = nil
     ) {
         self.phase = phase
         self.stepName = stepName
@@ -49,7 +47,6 @@ public struct ActionContext: Sendable {
         self.console = console
         self.processStarted = processStarted
         self.documents = documents
-        self.nesting = nesting
     }
 
     /// Time left before the deadline, or nil without one.

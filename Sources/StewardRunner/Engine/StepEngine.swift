@@ -29,7 +29,6 @@ public struct StepEngine: Sendable {
     public var outputLimit: Int
     public var console: Console
     public var documents: (any NestedDocuments)?
-    public var nesting: [String]
     /// The run's application log: one line per event.
     public var log: @Sendable (String) -> Void
     /// A test hook: `before:<phase>.<step>` or `after:<phase>.<step>` makes the process kill itself with SIGKILL at
@@ -45,7 +44,7 @@ public struct StepEngine: Sendable {
     public init(
         journal: RunJournal, actions: ActionRegistry = .standard, workFolder: String, workingDirectory: String? = nil,
         environment: [String: String],
-        outputLimit: Int = 1 << 20, console: Console = .silent, documents: (any NestedDocuments)? = nil, nesting: [String] = [],
+        outputLimit: Int = 1 << 20, console: Console = .silent, documents: (any NestedDocuments)? = nil,
         log: @escaping @Sendable (String) -> Void = { _ in }, crashPoint: String? = nil
     ) {
         self.journal = journal
@@ -56,7 +55,6 @@ public struct StepEngine: Sendable {
         self.outputLimit = outputLimit
         self.console = console
         self.documents = documents
-        self.nesting = nesting
         self.log = log
         self.crashPoint = crashPoint
     }
@@ -205,7 +203,6 @@ public struct StepEngine: Sendable {
                     return .finished
                 }
                 state.reboots += 1
-                st.reboots += 1
                 st.status = reboot == .repeatStep ? .rebootThenRepeat : .rebootThenNext
                 if reboot == .nextStep { st.outputs = result.outputs }
                 try commit()
@@ -292,7 +289,7 @@ public struct StepEngine: Sendable {
                 phase: phase, stepName: st.step.name, workFolder: workFolder, workingDirectory: workingDirectory, environment: environment,
                 deadline: deadline,
                 outputLimit: outputLimit, console: console, processStarted: { [workFolder] pgid in Self.noteChild(pgid, in: workFolder) },
-                documents: documents, nesting: nesting)
+                documents: documents)
             let r = await action.run(inputs, context: context)
             Self.noteChild(nil, in: workFolder)
             append(&total.stdout, r.stdout)

@@ -18,7 +18,6 @@ extension Store {
             try await putInventoryPostgres(client: client, region: region, batch: batch, now: now)
             return
         }
-        let engine = self.engine
         try await write { db in
             var rows: [EntryInsert] = []
             for (instanceId, uploads) in batch {
@@ -50,12 +49,12 @@ extension Store {
                         try await Store.noteCustomSchema(region: region, upload: upload, db: db)
                     }
                     if rows.count >= 20_000 {
-                        try await Store.insertEntries(rows, region: region, engine: engine, db: db)
+                        try await Store.insertEntries(rows, region: region, db: db)
                         rows.removeAll(keepingCapacity: true)
                     }
                 }
             }
-            try await Store.insertEntries(rows, region: region, engine: engine, db: db)
+            try await Store.insertEntries(rows, region: region, db: db)
         }
     }
 
@@ -156,48 +155,34 @@ extension Store {
         var data: String
     }
 
-    /// Many rows per statement: VALUES lists on SQLite (bounded by its variable limit), UNNEST of arrays on PostgreSQL.
-    static func insertEntries(_ rows: [EntryInsert], region: String, engine: Engine, db: any SQLDatabase) async throws {
+    /// SQLite: the rows travel as one JSON text and SQLite unpacks them, one bind per statement instead of seven per row.
+    /// (PostgreSQL takes entries through COPY, in ``putInventoryPostgres``.)
+    static func insertEntries(_ rows: [EntryInsert], region: String, db: any SQLDatabase) async throws {
         guard !rows.isEmpty else { return }
-        switch engine {
-        case .postgres:
-            for chunk in rows.chunked(into: 10_000) {
-                try await db.raw(
-                    """
-                    INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data)
-                    SELECT \(bind: region), * FROM UNNEST(\(bind: chunk.map(\.instanceId))::text[], \(bind: chunk.map(\.typeName))::text[],
-                        \(bind: chunk.map { $0.idx })::bigint[], \(bind: chunk.map(\.name))::text[], \(bind: chunk.map(\.version))::text[],
-                        \(bind: chunk.map(\.data))::text[])
-                    """
-                ).run()
-            }
-        case .sqlite:
-            // The rows travel as one JSON text and SQLite unpacks them: one bind per statement instead of seven per row.
-            for chunk in rows.chunked(into: 20_000) {
-                var text = "["
-                text.reserveCapacity(chunk.count * 200)
-                for (n, r) in chunk.enumerated() {
-                    // [instance, type, idx, name, version, {entry}]: the entry is JSON already and goes in as it is.
-                    text += n > 0 ? ",[" : "["
-                    JSONWriter.appendString(r.instanceId, to: &text)
-                    text += ","
-                    JSONWriter.appendString(r.typeName, to: &text)
-                    text += ",\(r.idx),"
-                    if let name = r.name { JSONWriter.appendString(name, to: &text) } else { text += "null" }
-                    text += ","
-                    if let version = r.version { JSONWriter.appendString(version, to: &text) } else { text += "null" }
-                    text += ","
-                    text += r.data
-                    text += "]"
-                }
+        for chunk in rows.chunked(into: 20_000) {
+            var text = "["
+            text.reserveCapacity(chunk.count * 200)
+            for (n, r) in chunk.enumerated() {
+                // [instance, type, idx, name, version, {entry}]: the entry is JSON already and goes in as it is.
+                text += n > 0 ? ",[" : "["
+                JSONWriter.appendString(r.instanceId, to: &text)
+                text += ","
+                JSONWriter.appendString(r.typeName, to: &text)
+                text += ",\(r.idx),"
+                if let name = r.name { JSONWriter.appendString(name, to: &text) } else { text += "null" }
+                text += ","
+                if let version = r.version { JSONWriter.appendString(version, to: &text) } else { text += "null" }
+                text += ","
+                text += r.data
                 text += "]"
-                try await db.raw(
-                    """
-                    INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data)
-                    SELECT \(bind: region), value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value -> 5 FROM json_each(\(bind: text))
-                    """
-                ).run()
             }
+            text += "]"
+            try await db.raw(
+                """
+                INSERT INTO inventory_entries (region, instance_id, type_name, idx, name, version, data)
+                SELECT \(bind: region), value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value -> 5 FROM json_each(\(bind: text))
+                """
+            ).run()
         }
     }
 

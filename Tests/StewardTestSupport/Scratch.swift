@@ -5,8 +5,8 @@ import Foundation
 #endif
 
 /// One folder per test process for everything the tests write; removed when the process exits.
-enum Scratch {
-    static let root: String = {
+public enum Scratch {
+    public static let root: String = {
         let path = Scratch.base + "/steward-tests-\(getpid())"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         atexit { try? FileManager.default.removeItem(atPath: Scratch.base + "/steward-tests-\(getpid())") }
@@ -14,14 +14,14 @@ enum Scratch {
     }()
 
     /// The temporary directory without a trailing slash.
-    static var base: String {
+    public static var base: String {
         var t = NSTemporaryDirectory()
         while t.count > 1 && t.hasSuffix("/") { t.removeLast() }
         return t
     }
 
     /// A fresh folder under the root.
-    static func folder(_ label: String) -> String {
+    public static func folder(_ label: String) -> String {
         let path = "\(root)/\(label)-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
