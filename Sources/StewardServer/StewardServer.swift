@@ -68,9 +68,11 @@ public struct StewardServer: Sendable {
         let catalog = DocumentCatalog(store: store)
 
         var operations: [String: Operation] = [:]
-        let commands = CommandOperations(store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager)
+        let groups = NodeGroups(store: store, queries: InventoryQueries(store: store))
+        let commands = CommandOperations(
+            store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager, groups: groups)
         let associations = AssociationRunner(
-            store: store, commands: commands, catalog: catalog, queries: InventoryQueries(store: store), logger: logger)
+            store: store, commands: commands, catalog: catalog, queries: InventoryQueries(store: store), groups: groups, logger: logger)
         await associations.recover()
         let nodeChanged: @Sendable (String, String) -> Void = { region, instanceId in
             associations.nodeChanged(region: region, instanceId: instanceId)
@@ -86,11 +88,20 @@ public struct StewardServer: Sendable {
         }
         let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)
-        let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
+        var restOperations: [String: Operation] = [:]
+        GroupOperations(
+            store: store, groups: groups, pager: pager,
+            groupsChanged: { region in await associations.groupsChanged(region: region) }
+        ).register(into: &restOperations)
+        let api = APIRouter(
+            verifier: verifier, operations: operations, restOperations: restOperations, accountId: configuration.accountId, logger: logger)
 
         let router = Router()
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.post("/") { request, context in await api.respond(request, context: context) }
+        for path in api.restOperations.keys {
+            router.post(RouterPath(path)) { request, _ in await api.respondREST(request, path: path) }
+        }
         router.get("/outputs/:command/:instance/:plugin/:stream") { request, context -> Response in
             let identity: SigV4Verifier.Identity
             do {

@@ -274,14 +274,14 @@ def server(request):
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def _make_client(server: ServerHandle, access_key=None, secret_key=None, max_attempts=3):
+def _make_client(server: ServerHandle, access_key=None, secret_key=None, max_attempts=3, service="ssm"):
     session = boto3.session.Session(
         aws_access_key_id=access_key or server.key["AccessKeyId"],
         aws_secret_access_key=secret_key or server.key["SecretAccessKey"],
         region_name=REGION,
     )
     return session.client(
-        "ssm",
+        service,
         endpoint_url=server.url,
         config=Config(
             retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -301,6 +301,12 @@ def steward_binaries():
 def ssm(server):
     """boto3 SSM client pointed at the test server."""
     return _make_client(server)
+
+
+@pytest.fixture(scope="session")
+def groups(server):
+    """boto3 Resource Groups client pointed at the test server (groups of managed nodes)."""
+    return _make_client(server, service="resource-groups")
 
 
 @pytest.fixture(scope="session")
@@ -336,8 +342,8 @@ def aws_cli(server):
         "AWS_PAGER": "",
     })
 
-    def run(*args, parse_json=False, timeout=150):
-        argv = base + ["ssm", *[str(a) for a in args]]
+    def run(*args, parse_json=False, timeout=150, service="ssm"):
+        argv = base + [service, *[str(a) for a in args]]
         if parse_json and "--output" not in args:
             argv += ["--output", "json"]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)

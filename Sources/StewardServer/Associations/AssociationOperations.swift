@@ -57,7 +57,9 @@ struct AssociationOperations: Sendable {
         if let targets = try body.objectList("Targets") {
             let pairs = try targets.map { t throws(AWSError) in (key: try t.requiredString("Key"), values: try t.stringList("Values") ?? [])
             }
-            _ = try AssociationTargets(pairs)
+            if let group = try AssociationTargets(pairs).group {
+                _ = try await runner.groups.targetQuery(group: group, region: ctx.region)
+            }
             a["Targets"] = .array(pairs.map { ["Key": .string($0.key), "Values": JSONValue($0.values)] })
         } else if let instanceId = try body.string("InstanceId") {
             guard let instance = try await store.instance(id: instanceId), instance.region == ctx.region else {
@@ -357,7 +359,7 @@ struct AssociationOperations: Sendable {
         var items: [JSONValue] = []
         for a in try await store.records(kind: "association", region: ctx.region) {
             let targets = try AssociationRunner.targets(a)
-            let member = !(try await targets.members(of: [instance], region: ctx.region, store: store, queries: runner.queries)).isEmpty
+            let member = !(try await targets.members(of: [instance], region: ctx.region, groups: runner.groups)).isEmpty
             guard member else { continue }
             let content: JSONValue = .compact([
                 "Name": a["Name"] ?? .null, "DocumentVersion": a["DocumentVersion"] ?? .null, "Parameters": a["Parameters"] ?? [:],

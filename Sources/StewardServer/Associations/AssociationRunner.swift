@@ -12,6 +12,7 @@ actor AssociationRunner {
     let commands: CommandOperations
     let catalog: DocumentCatalog
     let queries: InventoryQueries
+    let groups: NodeGroups
     let logger: Logger
 
     /// Executions whose command has not finished: execution id → what it is for.
@@ -25,9 +26,16 @@ actor AssociationRunner {
     }
 
     private var active: [String: Active] = [:]
-    private var changed: [(region: String, instanceId: String)] = []
+    struct NodeKey: Hashable, Sendable {
+        var region: String
+        var instanceId: String
+    }
+    private var changed: Set<NodeKey> = []
 
-    init(store: Store, commands: CommandOperations, catalog: DocumentCatalog, queries: InventoryQueries, logger: Logger) {
+    init(
+        store: Store, commands: CommandOperations, catalog: DocumentCatalog, queries: InventoryQueries, groups: NodeGroups, logger: Logger
+    ) {
+        self.groups = groups
         self.store = store
         self.commands = commands
         self.catalog = catalog
@@ -42,8 +50,14 @@ actor AssociationRunner {
         Task { await self.queueChange(region: region, instanceId: instanceId) }
     }
 
+    /// A group was created, changed or deleted: every node of the region is looked at again.
+    func groupsChanged(region: String) async {
+        guard let instances = try? await store.instances(region: region) else { return }
+        for instance in instances { queueChange(region: region, instanceId: instance.instanceId) }
+    }
+
     private func queueChange(region: String, instanceId: String) {
-        if !changed.contains(where: { $0 == (region, instanceId) }) { changed.append((region, instanceId)) }
+        changed.insert(NodeKey(region: region, instanceId: instanceId))
     }
 
     /// One pass: finished executions, changed nodes, and schedules that are due.
@@ -88,7 +102,7 @@ actor AssociationRunner {
         for s in statuses { statusById["\(s["InstanceId"]?.textValue ?? "")|\(s["AssociationId"]?.textValue ?? "")"] = s }
         for association in try await store.records(kind: "association", region: region) {
             let targets = try Self.targets(association)
-            let members = Set(try await targets.members(of: instances, region: region, store: store, queries: queries).map(\.instanceId))
+            let members = Set(try await targets.members(of: instances, region: region, groups: groups).map(\.instanceId))
             let version = association["AssociationVersion"]?.textValue
             var joined: [ManagedInstance] = []
             for instance in instances {
@@ -139,7 +153,7 @@ actor AssociationRunner {
         let targets = try Self.targets(association)
         let candidates: [ManagedInstance]
         if let only { candidates = only } else { candidates = try await store.instances(region: region) }
-        let members = try await targets.members(of: candidates, region: region, store: store, queries: queries)
+        let members = try await targets.members(of: candidates, region: region, groups: groups)
         let executionId = UUID().uuidString.lowercased()
         guard !members.isEmpty else {
             if only == nil {

@@ -10,6 +10,7 @@ struct CommandOperations: Sendable {
     let dispatcher: Dispatcher
     let outputs: OutputStore
     let pager: Pager
+    let groups: NodeGroups
 
     func register(into ops: inout [String: Operation]) {
         ops["SendCommand"] = sendCommand
@@ -64,11 +65,14 @@ struct CommandOperations: Sendable {
                 return instance
             }
         case (nil, false), (.some([]), false):
-            let expression = try TargetExpression(targets: targetPairs.map { ($0.key, $0.values) })
+            let split = try NodeGroups.splitTargets(targetPairs.map { ($0.key, $0.values) })
+            let expression = split.plain.isEmpty ? TargetExpression(clauses: []) : try TargetExpression(targets: split.plain)
             let candidates = try await candidates(for: expression, region: ctx.region)
             let tags = try await store.tags(region: ctx.region, type: "ManagedInstance", ids: candidates.map(\.instanceId))
-            selected = candidates.filter { expression.matches(.init(instanceId: $0.instanceId, tags: tags[$0.instanceId] ?? [:])) }
-            if case .instanceIds(let ids) = expression.clauses.first, expression.clauses.count == 1 {
+            selected = try await groupMembers(
+                candidates.filter { expression.matches(.init(instanceId: $0.instanceId, tags: tags[$0.instanceId] ?? [:])) },
+                group: split.group, region: ctx.region)
+            if case .instanceIds(let ids) = expression.clauses.first, expression.clauses.count == 1, split.group == nil {
                 let known = Set(candidates.map(\.instanceId))
                 if let unknown = ids.sorted().first(where: { !known.contains($0) }) {
                     throw AWSError("InvalidInstanceId", "Instance Id \(unknown) is not valid or is not registered.")
@@ -118,6 +122,12 @@ struct CommandOperations: Sendable {
             await dispatcher.submit(command, invocations, keys: selected.map { ($0.instanceId, $0.encryptionKey) })
         }
         return command
+    }
+
+    /// Narrows `instances` to the members of a resource group, when the targets name one.
+    func groupMembers(_ instances: [ManagedInstance], group: String?, region: String) async throws -> [ManagedInstance] {
+        guard let group else { return instances }
+        return try await groups.members(try await groups.targetQuery(group: group, region: region), of: instances, region: region)
     }
 
     /// The instances a target expression may match, narrowed by its most selective clause so a large

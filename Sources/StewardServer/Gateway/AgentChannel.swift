@@ -89,6 +89,8 @@ struct AgentChannel: Sendable {
             try? await store.updatePresence(
                 instanceId: instanceId, pingStatus: "ConnectionLost", at: Date().timeIntervalSince1970, info: nil)
             logger.info("agent disconnected", metadata: ["instance": "\(instanceId)"])
+            // Groups over PingStatus change with it.
+            if let instance = try? await store.instance(id: instanceId) { nodeChanged(instance.region, instanceId) }
         }
     }
 

@@ -30,15 +30,26 @@ struct APIClient: Sendable {
     }
 
     func call(_ operation: String, _ body: JSONValue = [:]) async throws -> JSONValue {
+        try await post(
+            path: "/", body: body, service: "ssm",
+            headers: [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("X-Amz-Target", operation.contains(".") ? operation : "AmazonSSM.\(operation)"),
+            ])
+    }
+
+    /// Calls a REST-JSON operation (AWS Resource Groups: `POST /groups`, `/get-group`, ...).
+    func rest(_ path: String, _ body: JSONValue = [:], service: String = "resource-groups") async throws -> JSONValue {
+        try await post(path: path, body: body, service: service, headers: [("Content-Type", "application/json")])
+    }
+
+    func post(path: String, body: JSONValue, service: String, headers extra: [(String, String)]) async throws -> JSONValue {
         let bytes = JSONWriter.bytes(body)
-        var headers: [(String, String)] = [
-            ("Host", host), ("Content-Type", "application/x-amz-json-1.1"),
-            ("X-Amz-Target", operation.contains(".") ? operation : "AmazonSSM.\(operation)"),
-        ]
+        var headers: [(String, String)] = [("Host", host)] + extra
         headers += SigV4.sign(
-            SigV4.Request(method: "POST", path: "/", headers: headers, body: bytes), accessKeyId: accessKeyId,
-            secret: secretAccessKey, region: region, service: "ssm", now: Date())
-        var request = HTTPClientRequest(url: endpoint + "/")
+            SigV4.Request(method: "POST", path: path, headers: headers, body: bytes), accessKeyId: accessKeyId,
+            secret: secretAccessKey, region: region, service: service, now: Date())
+        var request = HTTPClientRequest(url: endpoint + path)
         request.method = .POST
         for (k, v) in headers { request.headers.add(name: k, value: v) }
         request.body = .bytes(ByteBuffer(bytes: bytes))
