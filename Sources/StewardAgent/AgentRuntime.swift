@@ -61,6 +61,14 @@ public actor AgentRuntime {
     let logger: Logger
     let slots: Slots
 
+    /// The associations applied while the server is unreachable, and when it was last reachable.
+    let heldStore: HeldAssociations
+    var heldSet: AssociationSet?
+    var heldDigest: String?
+    var offlineSince: Double
+    var lastOfflineRun: [String: Double] = [:]
+    var offlineRunning: Set<String> = []
+
     private var outbound: AsyncStream<String>.Continuation?
     private var running: [String: Task<Void, Never>] = [:]
     private(set) public var isConnected = false
@@ -82,6 +90,12 @@ public actor AgentRuntime {
         var logger = logger
         logger[metadataKey: "instance"] = "\(identity.instanceId)"
         self.logger = logger
+        self.heldStore = HeldAssociations(folder: folder)
+        self.offlineSince = Date().timeIntervalSince1970
+        if let loaded = heldStore.load(key: encryptionKey, serverKey: serverKey, instanceId: identity.instanceId) {
+            heldSet = loaded.set
+            heldDigest = loaded.digest
+        }
     }
 
     public nonisolated var instanceId: String { identity.instanceId }
@@ -104,7 +118,16 @@ public actor AgentRuntime {
                 }
             }
         }
-        defer { schedule?.cancel() }
+        let offline = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                self.applyHeldAssociations(now: Date().timeIntervalSince1970)
+            }
+        }
+        defer {
+            schedule?.cancel()
+            offline.cancel()
+        }
         var attempt = 0
         while !Task.isCancelled {
             let welcomed = await connectOnce()
@@ -179,9 +202,16 @@ public actor AgentRuntime {
         outbound = continuation
         isConnected = true
         logger.info("connected to \(identity.server)")
-        send(ChannelFrame(type: .info, info: info))
+        var hello = ChannelFrame(type: .info, info: info)
+        hello.digest = heldDigest
+        send(hello)
         // Results the server has not acknowledged yet go again.
         for result in folder.outbox() { send(ChannelFrame(type: .result, result: result)) }
+        for run in heldStore.outbox() {
+            var frame = ChannelFrame(type: .associationRun)
+            frame.offlineRun = run
+            send(frame)
+        }
     }
 
     // MARK: inventory
@@ -237,7 +267,10 @@ public actor AgentRuntime {
     }
 
     private func detach() {
-        if isConnected { logger.info("disconnected from \(identity.server)") }
+        if isConnected {
+            logger.info("disconnected from \(identity.server)")
+            offlineSince = Date().timeIntervalSince1970
+        }
         outbound?.finish()
         outbound = nil
         isConnected = false
@@ -248,6 +281,10 @@ public actor AgentRuntime {
     private func send(_ frame: ChannelFrame) {
         outbound?.yield(frame.encoded())
     }
+
+    func sendFrame(_ frame: ChannelFrame) { send(frame) }
+
+    var rebootingNow: Bool { rebooting }
 
     func handle(_ frame: ChannelFrame) {
         switch frame.type {
@@ -266,7 +303,12 @@ public actor AgentRuntime {
                 }
             }
         case .resultAck:
-            if let id = frame.commandId { folder.removeOutbox(id) }
+            if let id = frame.commandId {
+                folder.removeOutbox(id)
+                heldStore.removeOutbox(id)
+            }
+        case .associations:
+            if let sealed = frame.sealed, let digest = frame.digest { hold(sealed, digest: digest) }
         case .inventoryAck:
             if let id = frame.uploadId, let waiter = inventoryWaiters.removeValue(forKey: id) { waiter.resume(returning: frame) }
         case .error:

@@ -72,7 +72,11 @@ public struct StewardServer: Sendable {
         let commands = CommandOperations(
             store: store, catalog: catalog, dispatcher: dispatcher, outputs: outputs, pager: pager, groups: groups)
         let associations = AssociationRunner(
-            store: store, commands: commands, catalog: catalog, queries: InventoryQueries(store: store), groups: groups, logger: logger)
+            store: store, commands: commands, catalog: catalog, queries: InventoryQueries(store: store), groups: groups,
+            delivery: HeldDelivery(
+                gateway: gateway, signingKey: serverKey,
+                resolve: { plan, region throws(AWSError) in try await references.resolve(plan, region: region) }),
+            logger: logger)
         await associations.recover()
         let nodeChanged: @Sendable (String, String) -> Void = { region, instanceId in
             associations.nodeChanged(region: region, instanceId: instanceId)
@@ -123,7 +127,7 @@ public struct StewardServer: Sendable {
 
         let channel = AgentChannel(
             store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, nodeChanged: nodeChanged,
-            serverSigningKey: serverKey, logger: logger)
+            associations: associations, serverSigningKey: serverKey, logger: logger)
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
             try await channel.register(inbound: inbound, outbound: outbound)

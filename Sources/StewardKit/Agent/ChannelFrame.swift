@@ -37,6 +37,11 @@ public struct ChannelFrame: Sendable, Codable {
         case inventory
         /// server → agent: the upload is stored; `mismatched` names hash-only types the server does not hold.
         case inventoryAck
+        /// server → agent: the node's associations (an ``AssociationSet`` sealed to the agent, with its `digest`), to
+        /// apply on their schedules while the server is unreachable.
+        case associations
+        /// agent → server: an ``OfflineRun``; the server answers `resultAck` with its run id once it is recorded.
+        case associationRun
     }
 
     public var type: Kind
@@ -56,6 +61,9 @@ public struct ChannelFrame: Sendable, Codable {
     public var inventory: [InventoryWireItem]?
     public var uploadId: String?
     public var mismatched: [String]?
+    /// On `associations`: the set's digest; on `info`: the digest of the set the agent holds.
+    public var digest: String?
+    public var offlineRun: OfflineRun?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,

@@ -121,28 +121,46 @@ public struct Cron: Sendable, Hashable {
     public func next(after: Double) -> Double? {
         var t = (after / 60).rounded(.down) * 60 + 60
         let limit = after + 5 * 366 * 86_400
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
         while t < limit {
-            let date = Date(timeIntervalSince1970: t)
-            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: date)
-            let dayOK = (daysOfMonth.map { $0.contains(c.day!) } ?? true) && (daysOfWeek.map { $0.contains(c.weekday!) } ?? true)
-            if let years, !years.contains(c.year!) {
-                t += 86_400
+            let c = Self.utc(t)
+            let dayOK = (daysOfMonth.map { $0.contains(c.day) } ?? true) && (daysOfWeek.map { $0.contains(c.weekday) } ?? true)
+            if let years, !years.contains(c.year) {
+                t = (t / 86_400).rounded(.down) * 86_400 + 86_400
                 continue
             }
-            if !months.contains(c.month!) || !dayOK {
+            if !months.contains(c.month) || !dayOK {
                 // Skip to the next day's midnight.
                 t = (t / 86_400).rounded(.down) * 86_400 + 86_400
                 continue
             }
-            if !hours.contains(c.hour!) {
+            if !hours.contains(c.hour) {
                 t = (t / 3600).rounded(.down) * 3600 + 3600
                 continue
             }
-            if minutes.contains(c.minute!) { return t }
+            if minutes.contains(c.minute) { return t }
             t += 60
         }
         return nil
+    }
+
+    /// The UTC calendar fields of an epoch time, by arithmetic on the proleptic Gregorian calendar (no time zone
+    /// database needed, so the agent computes schedules with FoundationEssentials alone). Weekday: 1 = Sunday.
+    static func utc(_ t: Double) -> (year: Int, month: Int, day: Int, hour: Int, minute: Int, weekday: Int) {
+        let seconds = Int((t).rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        // Days since 0000-03-01 split into 400-year eras, years of the era, and days of the year from March.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        // 1970-01-01 was a Thursday (weekday 5).
+        let weekday = ((days % 7 + 7) % 7 + 4) % 7 + 1
+        return (year, month, day, secondOfDay / 3600, secondOfDay % 3600 / 60, weekday)
     }
 }

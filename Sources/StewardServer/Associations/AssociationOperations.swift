@@ -137,6 +137,7 @@ struct AssociationOperations: Sendable {
         if a["ApplyOnlyAtCronInterval"] != .bool(true) {
             try await runner.run(region: ctx.region, association: a, only: nil, trigger: "Create", now: ctx.nowSeconds)
         }
+        await runner.associationsChanged(region: ctx.region)
         return try await describeJSON(ctx, a)
     }
 
@@ -284,6 +285,7 @@ struct AssociationOperations: Sendable {
         if a["ApplyOnlyAtCronInterval"] != .bool(true) {
             try await runner.run(region: ctx.region, association: a, only: nil, trigger: "Update", now: ctx.nowSeconds)
         }
+        await runner.associationsChanged(region: ctx.region)
         return ["AssociationDescription": try await describeJSON(ctx, a)]
     }
 
@@ -318,6 +320,7 @@ struct AssociationOperations: Sendable {
             try await store.deleteRecords(kind: "instance-association", region: ctx.region, id: "\(instanceId)|\(id)")
             try await store.deleteRecords(kind: "compliance", region: ctx.region, id: "\(instanceId)|Association|\(id)")
         }
+        await runner.associationsChanged(region: ctx.region)
         return [:]
     }
 
@@ -346,7 +349,7 @@ struct AssociationOperations: Sendable {
             all, body: body, range: 1...50, defaultSize: 50, query: body.pagingQuery, key: { $0["AssociationId"]?.textValue ?? "" })
         return .compact([
             "InstanceAssociationStatusInfos": .array(
-                page.items.map { .object(($0.objectValue ?? [:]).filter { $0.key != "ExecutionId" }) }),
+                page.items.map { .object(($0.objectValue ?? [:]).filter { $0.key != "ExecutionId" && !$0.key.hasPrefix("_") }) }),
             "NextToken": page.nextToken,
         ])
     }

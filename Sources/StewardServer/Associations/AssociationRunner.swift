@@ -14,6 +14,8 @@ actor AssociationRunner {
     let queries: InventoryQueries
     let groups: NodeGroups
     let logger: Logger
+    /// Offline application: each connected node is sent the associations that apply to it, sealed to it.
+    let delivery: HeldDelivery?
 
     /// Executions whose command has not finished: execution id → what it is for.
     struct Active: Sendable {
@@ -23,6 +25,8 @@ actor AssociationRunner {
         var commandId: String
         var instanceIds: [String]
         var previous: [String: JSONValue]
+        /// A run the node made on its own while the server was unreachable (no command behind it).
+        var offline = false
     }
 
     private var active: [String: Active] = [:]
@@ -31,10 +35,16 @@ actor AssociationRunner {
         var instanceId: String
     }
     private var changed: Set<NodeKey> = []
+    /// Nodes whose held associations may be out of date.
+    var toDeliver: Set<NodeKey> = []
+    /// What each node holds (the digest it reported, or the one sent last).
+    var held: [String: String] = [:]
 
     init(
-        store: Store, commands: CommandOperations, catalog: DocumentCatalog, queries: InventoryQueries, groups: NodeGroups, logger: Logger
+        store: Store, commands: CommandOperations, catalog: DocumentCatalog, queries: InventoryQueries, groups: NodeGroups,
+        delivery: HeldDelivery? = nil, logger: Logger
     ) {
+        self.delivery = delivery
         self.groups = groups
         self.store = store
         self.commands = commands
@@ -58,6 +68,7 @@ actor AssociationRunner {
 
     private func queueChange(region: String, instanceId: String) {
         changed.insert(NodeKey(region: region, instanceId: instanceId))
+        toDeliver.insert(NodeKey(region: region, instanceId: instanceId))
     }
 
     /// One pass: finished executions, changed nodes, and schedules that are due.
@@ -70,6 +81,7 @@ actor AssociationRunner {
                 logger.error("association membership check failed", metadata: ["region": "\(region)", "error": "\(error)"])
             }
         }
+        await deliverHeld(now: now)
         do {
             for (region, association) in try await store.allRecords(kind: "association") {
                 guard let next = association["_NextRun"]?.numberValue, next <= now else { continue }
@@ -119,6 +131,7 @@ actor AssociationRunner {
                     var left = status
                     left["Status"] = "Left"
                     left["DetailedStatus"] = "NoLongerTargeted"
+                    left["_AppliedVersion"] = nil
                     left["ExecutionSummary"] = "The node no longer matches the association's targets."
                     left["ExecutionDate"] = .number(now)
                     try await store.putRecord(
@@ -190,6 +203,7 @@ actor AssociationRunner {
                 var pending = Self.statusBody(
                     association, instanceId: m.instanceId, status: "Pending", detailed: "Pending", summary: "", now: now)
                 pending["ExecutionId"] = .string(executionId)
+                pending["_AppliedVersion"] = previous[m.instanceId]?["_AppliedVersion"]
                 return ("\(m.instanceId)|\(id(association))", m.instanceId, pending)
             }, now: now)
         try await recordExecution(
@@ -273,8 +287,11 @@ actor AssociationRunner {
             // Exit 168 from a check step: the node was already in the intended state and did no work.
             let compliantAlready = inv.plugins.contains { $0.responseCode == 168 }
             let previous = run.previous[inv.instanceId]
+            // Brought to this version before (by any run, even if a later one is still pending): work now is drift.
+            let version = association["AssociationVersion"] ?? "1"
             let wasCompliant =
-                previous?["Status"]?.textValue == "Success" && previous?["AssociationVersion"] == association["AssociationVersion"]
+                previous?["_AppliedVersion"] == version
+                || (previous?["Status"]?.textValue == "Success" && previous?["AssociationVersion"] == version)
             let detailed: String
             let summary: String
             if !success {
@@ -291,9 +308,10 @@ actor AssociationRunner {
                 summary = "The intended state was applied."
             }
             var body = Self.statusBody(
-                association, instanceId: inv.instanceId, status: success ? "Success" : "Failed", detailed: detailed, summary: summary,
-                now: now)
+                association, instanceId: inv.instanceId, status: success ? "Success" : "Failed", detailed: detailed,
+                summary: run.offline ? "Applied by the node while the server was unreachable. \(summary)" : summary, now: now)
             body["ExecutionId"] = .string(run.executionId)
+            body["_AppliedVersion"] = success ? version : previous?["_AppliedVersion"]
             if !success { body["ErrorCode"] = "ExecutionError" }
             statusRecords.append(("\(inv.instanceId)|\(id(association))", inv.instanceId, body))
             targets.append((inv.instanceId, success ? "Success" : "Failed", detailed))
@@ -320,7 +338,8 @@ actor AssociationRunner {
         let existing = try await store.record(kind: "association-execution", region: run.region, id: run.executionId)
         try await recordExecution(
             region: run.region, association: association, executionId: run.executionId, status: anyFailed ? "Failed" : "Success",
-            detailed: existing?["DetailedStatus"]?.textValue ?? "Schedule", targets: targets, commandId: run.commandId, now: now)
+            detailed: existing?["DetailedStatus"]?.textValue ?? "Schedule", targets: targets,
+            commandId: run.offline ? nil : run.commandId, now: now)
         if var current = try await store.record(kind: "association", region: run.region, id: id(association)) {
             current["LastExecutionDate"] = .number(now)
             if !anyFailed { current["LastSuccessfulExecutionDate"] = .number(now) }

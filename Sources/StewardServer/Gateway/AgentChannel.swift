@@ -14,6 +14,8 @@ struct AgentChannel: Sendable {
     let dispatcher: Dispatcher
     let inventory: InventoryIntake
     let nodeChanged: @Sendable (String, String) -> Void
+    /// Keeps the nodes' held associations current and records what they applied on their own.
+    let associations: AssociationRunner
     let serverSigningKey: Curve25519.Signing.PrivateKey
     let logger: Logger
 
@@ -174,9 +176,18 @@ struct AgentChannel: Sendable {
         switch frame.type {
         case .info:
             if let info = frame.info {
+                await associations.nodeHolds(instanceId: instanceId, digest: frame.digest)
                 try? await store.updatePresence(instanceId: instanceId, pingStatus: "Online", at: Date().timeIntervalSince1970, info: info)
                 // Registered or back: the node may now match associations it has not been brought to.
                 if let instance = try? await store.instance(id: instanceId) { nodeChanged(instance.region, instanceId) }
+            }
+        case .associationRun:
+            guard let run = frame.offlineRun else { break }
+            do {
+                try await associations.offlineRun(run, instanceId: instanceId)
+                _ = gateway.send(ChannelFrame(type: .resultAck, commandId: run.runId), to: instanceId)
+            } catch {
+                logger.error("cannot record a run a node made offline", metadata: ["instance": "\(instanceId)", "error": "\(error)"])
             }
         case .accepted:
             if let id = frame.commandId { await dispatcher.accepted(instanceId: instanceId, commandId: id) }
