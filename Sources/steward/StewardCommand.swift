@@ -9,7 +9,7 @@ struct StewardCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Dev.self, Server.self, AccessKey.self, ActivationGroup.self, Instances.self, Run.self, Commands.self,
-            CommandGroup.self, Documents.self, Params.self, Keys.self, InventoryGroup.self, Groups.self, Bench.self,
+            CommandGroup.self, Documents.self, Params.self, Keys.self, InventoryGroup.self, Groups.self, Associations.self, Bench.self,
         ])
 }
 

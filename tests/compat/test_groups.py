@@ -246,6 +246,18 @@ def test_groups_cli(steward_binaries, server, ssm, instances, tag_key):
     assert made.returncode == 0, made.stderr
     assert run("members", name).stdout.split() == [instances[2]]
     assert name in run("ls").stdout
+
+    def assoc(*args):
+        return subprocess.run([steward, "associations", *args], capture_output=True, text=True, env=env, timeout=60)
+
+    aid = ssm.create_association(Name="AWS-RunShellScript", Targets=[{"Key": "resource-groups:Name", "Values": [name]}],
+                                 Parameters={"commands": ["echo cli"]})["AssociationDescription"]["AssociationId"]
+    assert aid in assoc("ls").stdout
+    assert assoc("run", aid).returncode == 0
+    poll(lambda: instances[2] in assoc("show", aid).stdout and "Success" in assoc("show", aid).stdout, 30, 0.5, "association show")
+    assert assoc("run", "00000000-0000-0000-0000-000000000000").returncode != 0
+    ssm.delete_association(AssociationId=aid)
+
     assert run("update", name, "--tags", f"{tag_key}=green").returncode == 0
     assert run("members", name).stdout.split() == []
     bad = run("create", "x" + name, "--query", "tag:a =")
