@@ -23,7 +23,7 @@ struct OfflineAssociationTests {
                 - 'echo "{{ content }}" > {{ path }}'
         """
 
-    @Test("a node keeps its associations, corrects drift on schedule while the server is down, and reports it when back")
+    @Test("drift is corrected on schedule, by the server and by the node on its own while the server is down")
     func appliesOffline() async throws {
         let fleet = try await Fleet("offline-associations")
         defer { fleet.shutdown() }
@@ -49,6 +49,20 @@ struct OfflineAssociationTests {
         let held = "\(fleet.agentDirs[id]!)/associations.json"
         try await waitFor("the agent to hold its associations", timeout: 20) { FileManager.default.fileExists(atPath: held) ? true : nil }
         #expect(!(try String(contentsOfFile: held, encoding: .utf8)).contains("port=8080"))
+
+        // Drift while the server is up: the next scheduled run restores the file, and compliance shows the drift.
+        try "port=7777\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try await waitFor("the next scheduled run to restore the file", timeout: 90) {
+            (try? String(contentsOfFile: path, encoding: .utf8)) == "port=8080\n" ? true : nil
+        }
+        let item = try await waitFor("compliance to show the drift", timeout: 30) { () async throws -> JSONValue? in
+            let items = try await fleet.api.call(
+                "ListComplianceItems", ["ResourceIds": [.string(id)], "ResourceTypes": ["ManagedInstance"]])
+            return items["ComplianceItems"]?.arrayValue?.first {
+                $0["Id"]?.textValue == associationId && $0["Details"]?["DetailedStatus"]?.textValue == "DriftCorrected"
+            }
+        }
+        #expect(item["Status"]?.textValue == "COMPLIANT")
 
         fleet.server?.stop()
         try "port=9999\n".write(toFile: path, atomically: true, encoding: .utf8)
