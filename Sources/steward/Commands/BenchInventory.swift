@@ -18,6 +18,7 @@ struct BenchInventory: AsyncParsableCommand {
     @Option(help: "Synthetic instances.") var instances: Int = 10_000
     @Option(help: "Applications per instance.") var applications: Int = 1_000
     @Option(help: "Instances per ingest transaction.") var batch: Int = 50
+    @Option(help: "Ingest transactions in flight at once (uploads from many agents arrive together).") var parallel: Int = 2
     @Option(help: "Runs of each query (p50 and p99 are printed).") var queries: Int = 30
     @Option(help: "A PostgreSQL URL to measure as well (default: STEWARD_BENCH_POSTGRES_URL).") var postgres: String?
     @Option(help: "Folder for the SQLite file.") var folder: String = NSTemporaryDirectory()
@@ -71,34 +72,45 @@ struct BenchInventory: AsyncParsableCommand {
         let start = ContinuousClock.now
         var rows = 0
         var n = 0
-        while n < instances {
-            var group: [(instanceId: String, uploads: [InventoryUpload])] = []
-            for i in n..<min(instances, n + batch) {
-                let id = "mi-" + String(format: "%017x", i)
-                let (platform, version) = Self.platforms[i % Self.platforms.count]
-                var apps: [[String: String]] = names.map { ["Name": $0, "Version": "1.\(i % 7).\(i % 13)-1", "Architecture": "amd64"] }
-                apps.append(["Name": "openssl", "Version": "3.0.\(Int.random(in: 2...17, using: &rng))-1", "Architecture": "amd64"])
-                let info: [String: String] = [
-                    "InstanceId": id, "PlatformName": platform, "PlatformVersion": version, "PlatformType": "Linux",
-                    "AgentVersion": "0.1.0",
-                    "ComputerName": "node-\(i)",
-                ]
-                group.append(
-                    (
-                        id,
-                        [
-                            InventoryUpload(
-                                typeName: "AWS:InstanceInformation", schemaVersion: "1.0", captureTime: capture, contentHash: "i\(i)",
-                                content: [info]),
-                            InventoryUpload(
-                                typeName: "AWS:Application", schemaVersion: "1.1", captureTime: capture, contentHash: "a\(i)", content: apps
-                            ),
-                        ]
-                    ))
-                rows += apps.count + 1
+        try await withThrowingTaskGroup(of: Void.self) { inFlight in
+            var running = 0
+            while n < instances {
+                var group: [(instanceId: String, uploads: [InventoryUpload])] = []
+                for i in n..<min(instances, n + batch) {
+                    let id = "mi-" + String(format: "%017x", i)
+                    let (platform, version) = Self.platforms[i % Self.platforms.count]
+                    var apps: [[String: String]] = names.map { ["Name": $0, "Version": "1.\(i % 7).\(i % 13)-1", "Architecture": "amd64"] }
+                    apps.append(["Name": "openssl", "Version": "3.0.\(Int.random(in: 2...17, using: &rng))-1", "Architecture": "amd64"])
+                    let info: [String: String] = [
+                        "InstanceId": id, "PlatformName": platform, "PlatformVersion": version, "PlatformType": "Linux",
+                        "AgentVersion": "0.1.0",
+                        "ComputerName": "node-\(i)",
+                    ]
+                    group.append(
+                        (
+                            id,
+                            [
+                                InventoryUpload(
+                                    typeName: "AWS:InstanceInformation", schemaVersion: "1.0", captureTime: capture, contentHash: "i\(i)",
+                                    content: [info]),
+                                InventoryUpload(
+                                    typeName: "AWS:Application", schemaVersion: "1.1", captureTime: capture, contentHash: "a\(i)",
+                                    content: apps
+                                ),
+                            ]
+                        ))
+                    rows += apps.count + 1
+                }
+                if running >= max(1, parallel) {
+                    try await inFlight.next()
+                    running -= 1
+                }
+                let ready = group
+                inFlight.addTask { try await bench.ingest(region: region, batch: ready) }
+                running += 1
+                n += batch
             }
-            try await bench.ingest(region: region, batch: group)
-            n += batch
+            try await inFlight.waitForAll()
         }
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
