@@ -12,6 +12,16 @@ struct BenchParams: AsyncParsableCommand {
 
     @Option(help: "Seconds to run each measurement.") var seconds: Double = 5
     @Option(help: "Requests in flight at once.") var concurrency: Int = 32
+    @Option(
+        help:
+            "The load client: lean (keep-alive sockets, one thread each, every request signed) or sdk (the CLI's HTTP client, which costs about as much CPU as the server)."
+    )
+    var client: LoadClient = .lean
+
+    enum LoadClient: String, ExpressibleByArgument, Sendable {
+        case lean
+        case sdk
+    }
 
     func run() async throws {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
@@ -38,15 +48,23 @@ struct BenchParams: AsyncParsableCommand {
             ("SecureString (WithDecryption)", ["Name": "/bench/secret", "WithDecryption": true] as JSONValue),
         ] {
             let cpuBefore = cpuSeconds(server.processIdentifier)
-            let (count, latencies) = try await load(api, body: body)
+            let (count, latencies): (Int, [Double])
+            switch client {
+            case .sdk:
+                (count, latencies) = try await load(api, body: body)
+            case .lean:
+                let lean = LoopbackLoad(port: port, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey)
+                let samples = try lean.run(connections: concurrency, seconds: seconds, operation: "GetParameter", body: body)
+                (count, latencies) = (samples.count, samples)
+            }
             let cpu = cpuSeconds(server.processIdentifier) - cpuBefore
             let sorted = latencies.sorted()
             print(
                 String(
                     format:
-                        "GetParameter %@: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, server CPU %.1f µs/request (%d requests, %d in flight)",
+                        "GetParameter %@: %.0f requests/s, p50 %.2f ms, p99 %.2f ms, server CPU %.1f µs/request (%d requests, %d in flight, %@ client)",
                     label, Double(count) / seconds, sorted[sorted.count / 2] * 1000, sorted[sorted.count * 99 / 100] * 1000,
-                    cpu / Double(count) * 1_000_000, count, concurrency))
+                    cpu / Double(count) * 1_000_000, count, concurrency, client.rawValue))
         }
     }
 
