@@ -239,13 +239,13 @@ public enum SigV4 {
     }
 
     public static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        let digits: [Character] = Array("0123456789abcdef")
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
         for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
+            out.append(JSONWriter.hexDigits[Int(b >> 4)])
+            out.append(JSONWriter.hexDigits[Int(b & 0x0f)])
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func hex(_ digest: SHA256.Digest) -> String { hex(Array(digest)) }

@@ -109,6 +109,6 @@ struct APIRouter: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[HTTPField.Name("x-amzn-RequestId")!] = requestId
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: JSONWriter.string(value))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.bytes(value))))
     }
 }
