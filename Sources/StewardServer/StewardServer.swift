@@ -17,8 +17,11 @@ public struct StewardServer: Sendable {
         public var port: Int
         public var databaseURL: String?
         public var accountId: String
-        /// Where inventory is exported in the resource-data-sync layout (nil: no export).
+        /// Where inventory is exported in the resource-data-sync layout (nil: no export): a folder, or
+        /// `s3://bucket/prefix` on an S3-compatible store (credentials from the standard AWS variables).
         public var inventoryExportDir: String?
+        /// The S3-compatible endpoint for an `s3://` export (default: AWS_ENDPOINT_URL_S3, else AWS S3).
+        public var inventoryExportEndpoint: String?
         /// How often the export runs on its own; on demand it runs through `Steward.ExportInventory`.
         public var inventoryExportInterval: Duration = .seconds(3600)
 
@@ -87,8 +90,13 @@ public struct StewardServer: Sendable {
         AssociationOperations(store: store, catalog: catalog, pager: pager, runner: associations).register(into: &operations)
         ComplianceOperations(store: store, pager: pager).register(into: &operations)
         parameters.register(into: &operations)
-        let exporter = configuration.inventoryExportDir.map {
-            InventoryExporter(folder: $0, store: store, accountId: configuration.accountId, logger: logger)
+        let exporter = try configuration.inventoryExportDir.map { location in
+            let sink: any ExportSink =
+                location.hasPrefix("s3://")
+                ? try S3Sink.parse(
+                    location, endpoint: configuration.inventoryExportEndpoint, environment: ProcessInfo.processInfo.environment)
+                : FolderSink(folder: location)
+            return InventoryExporter(sink: sink, store: store, accountId: configuration.accountId, logger: logger)
         }
         let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)

@@ -11,13 +11,15 @@ import StewardStore
 /// file. Incremental: a manifest remembers each file's content hash; only changed files are written, and files of
 /// types or instances that are gone are removed.
 actor InventoryExporter {
-    nonisolated let folder: String
+    nonisolated let sink: any ExportSink
     let store: Store
     let accountId: String
     let logger: Logger
 
-    init(folder: String, store: Store, accountId: String, logger: Logger) {
-        self.folder = folder
+    nonisolated var folder: String { sink.location }
+
+    init(sink: any ExportSink, store: Store, accountId: String, logger: Logger) {
+        self.sink = sink
         self.store = store
         self.accountId = accountId
         self.logger = logger
@@ -29,13 +31,11 @@ actor InventoryExporter {
         var unchanged = 0
     }
 
-    var manifestPath: String { "\(folder)/.steward-export-manifest.json" }
+    static let manifestName = ".steward-export-manifest.json"
 
     func export(region: String) async throws -> Result {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         var manifest: [String: String] = [:]
-        if let data = FileManager.default.contents(atPath: manifestPath),
-            let saved = try? JSONDecoder().decode([String: String].self, from: data)
+        if let data = try await sink.get(Self.manifestName), let saved = try? JSONDecoder().decode([String: String].self, from: Data(data))
         {
             manifest = saved
         }
@@ -45,7 +45,7 @@ actor InventoryExporter {
         for item in items {
             let path = relativePath(typeName: item.typeName, region: region, instanceId: item.instanceId)
             seen[path] = item.contentHash + "|" + item.captureTime
-            if manifest[path] == seen[path], FileManager.default.fileExists(atPath: "\(folder)/\(path)") {
+            if manifest[path] == seen[path], try await sink.exists(path) {
                 result.unchanged += 1
                 continue
             }
@@ -61,20 +61,20 @@ actor InventoryExporter {
                 line["region"] = .string(region)
                 text += JSONWriter.string(.object(line)) + "\n"
             }
-            try write(text, to: path)
+            try await sink.put(path, Array(text.utf8))
             result.written += 1
         }
         // Files of this region that no longer have data.
         let prefix = "region=\(region)/"
         for (path, _) in manifest where seen[path] == nil && path.contains(prefix) {
-            try? FileManager.default.removeItem(atPath: "\(folder)/\(path)")
+            try await sink.remove(path)
             result.removed += 1
         }
         var next = manifest.filter { !$0.key.contains(prefix) }
         next.merge(seen) { _, new in new }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try write(String(decoding: try encoder.encode(next), as: UTF8.self), to: ".steward-export-manifest.json")
+        try await sink.put(Self.manifestName, Array(try encoder.encode(next)))
         logger.info(
             "inventory exported", metadata: ["folder": "\(folder)", "written": "\(result.written)", "removed": "\(result.removed)"])
         return result
@@ -82,18 +82,6 @@ actor InventoryExporter {
 
     nonisolated func relativePath(typeName: String, region: String, instanceId: String) -> String {
         "\(typeName)/accountid=\(accountId)/region=\(region)/resourcetype=ManagedInstanceInventory/\(instanceId).json"
-    }
-
-    func write(_ text: String, to relative: String) throws {
-        let path = "\(folder)/\(relative)"
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let tmp = "\(dir)/.\(UUID().uuidString).tmp"
-        try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw AWSError("InternalServerError", "cannot write \(path)", status: 500)
-        }
     }
 
     /// Exports every region on a schedule until cancelled.

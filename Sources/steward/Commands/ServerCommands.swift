@@ -45,8 +45,13 @@ struct Server: AsyncParsableCommand {
     @Option(help: "postgres://user:password@host:port/db for PostgreSQL; SQLite in the data folder if not given.")
     var database: String?
     @Option(help: "The 12-digit account id shown in ARNs and as document owner.") var accountId: String = "123456789012"
-    @Option(help: "Export the inventory to this folder (JSON Lines in the resource-data-sync layout), on a schedule and on demand.")
+    @Option(
+        help:
+            "Export the inventory (JSON Lines in the resource-data-sync layout), on a schedule and on demand, to this folder or to s3://bucket/prefix (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)."
+    )
     var inventoryExportDir: String?
+    @Option(help: "The S3-compatible endpoint for an s3:// export (default: AWS_ENDPOINT_URL_S3, else AWS S3 in AWS_REGION).")
+    var inventoryExportEndpoint: String?
     @Option(help: "How often the inventory export runs: seconds, or a number with s, m or h.") var inventoryExportInterval: String = "1h"
     @OptionGroup var log: LogOptions
 
@@ -57,7 +62,10 @@ struct Server: AsyncParsableCommand {
         var configuration = StewardServer.Configuration(
             dataDir: dataDir, host: host, port: port,
             databaseURL: database ?? ProcessInfo.processInfo.environment["STEWARD_DATABASE"], accountId: accountId)
-        configuration.inventoryExportDir = inventoryExportDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        configuration.inventoryExportDir = inventoryExportDir.map {
+            $0.hasPrefix("s3://") ? $0 : URL(fileURLWithPath: $0).standardizedFileURL.path
+        }
+        configuration.inventoryExportEndpoint = inventoryExportEndpoint
         configuration.inventoryExportInterval = .seconds(try parseInterval(inventoryExportInterval))
         let server = StewardServer(configuration: configuration, logger: logger)
         do {
