@@ -190,3 +190,16 @@ def test_put_inventory_unknown_instance_and_custom_type_limit(ssm, instances):
     finally:
         for kind in made:
             ssm.delete_inventory(TypeName=kind, SchemaDeleteOption="DeleteSchema")
+
+
+def test_entries_keep_every_character(ssm, instances):
+    """Values with tabs, line breaks, backslashes, quotes and non-ASCII text come back exactly (both stores)."""
+    kind = f"Custom:Odd{uuid.uuid4().hex[:6]}"
+    odd = ["tab\there", "line\nbreak", "back\\slash", 'quote"d', "crlf\r\n", "naïve 日本 🚀", "\\N", ""]
+    content = [{"Name": v, "Version": v, "Note": v} for v in odd]
+    ssm.put_inventory(InstanceId=instances[1], Items=[{
+        "TypeName": kind, "SchemaVersion": "1.0", "CaptureTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "Content": content}])
+    entries = ssm.list_inventory_entries(InstanceId=instances[1], TypeName=kind)["Entries"]
+    assert entries == content
+    ssm.delete_inventory(TypeName=kind, SchemaDeleteOption="DeleteSchema")

@@ -88,7 +88,22 @@ public struct InventoryEntryRow: Sendable {
 extension InventoryUpload {
     /// The entry as stored: compact JSON with sorted keys.
     public static func encode(_ entry: [String: String]) -> String {
-        JSONWriter.string(.object(entry.mapValues { .string($0) }))
+        var bytes: [UInt8] = []
+        encode(entry, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the stored form (the same bytes as ``encode(_:)``) without building JSON values first: bulk ingest
+    /// writes millions of these.
+    public static func encode(_ entry: [String: String], into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (i, key) in entry.keys.sorted().enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONWriter.writeString(key, into: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONWriter.writeString(entry[key]!, into: &out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     public static func decode(_ text: String) -> [String: String] {

@@ -58,7 +58,7 @@ public enum JSONWriter {
     static let hexDigits = Array("0123456789abcdef".utf8)
 
     /// Quotes and escapes; bytes of multi-byte UTF-8 sequences (all 0x80 and above) pass through unchanged.
-    static func writeString(_ s: String, into out: inout [UInt8]) {
+    public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in

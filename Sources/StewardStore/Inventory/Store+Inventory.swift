@@ -99,28 +99,40 @@ extension Store {
                     table: "inventory_entries", columns: ["region", "type_name", "instance_id", "idx", "name", "version", "data"],
                     logger: logger
                 ) { writer in
-                    var text = ""
-                    text.reserveCapacity(1 << 20)
-                    let regionField = Store.copyField(region)
+                    // COPY's text format, built as bytes: this runs for every row of a bulk ingest.
+                    var out: [UInt8] = []
+                    out.reserveCapacity(1 << 21)
+                    var json: [UInt8] = []
+                    var prefix: [UInt8] = []
                     for item in uploads {
-                        let prefix = "\(regionField)\t\(Store.copyField(item.upload.typeName))\t\(Store.copyField(item.instanceId))\t"
+                        prefix.removeAll(keepingCapacity: true)
+                        for field in [region, item.upload.typeName, item.instanceId] {
+                            Store.appendCopyField(field, to: &prefix)
+                            prefix.append(0x09)
+                        }
                         for (i, entry) in item.upload.content.enumerated() {
-                            text += prefix
-                            text += String(i)
-                            text += "\t"
-                            text += entry["Name"].map(Store.copyField) ?? "\\N"
-                            text += "\t"
-                            text += entry["Version"].map(Store.copyField) ?? "\\N"
-                            text += "\t"
-                            text += Store.copyField(InventoryUpload.encode(entry))
-                            text += "\n"
-                            if text.utf8.count > 1 << 20 {
-                                try await writer.write(ByteBuffer(string: text))
-                                text.removeAll(keepingCapacity: true)
+                            out += prefix
+                            out += String(i).utf8
+                            out.append(0x09)
+                            if let name = entry["Name"] { Store.appendCopyField(name, to: &out) } else { out += [0x5C, 0x4E] }
+                            out.append(0x09)
+                            if let version = entry["Version"] { Store.appendCopyField(version, to: &out) } else { out += [0x5C, 0x4E] }
+                            out.append(0x09)
+                            json.removeAll(keepingCapacity: true)
+                            InventoryUpload.encode(entry, into: &json)
+                            // JSON holds no raw tab, line feed or carriage return; its backslashes are doubled for COPY.
+                            for b in json {
+                                out.append(b)
+                                if b == 0x5C { out.append(0x5C) }
+                            }
+                            out.append(0x0A)
+                            if out.count > 1 << 20 {
+                                try await writer.write(ByteBuffer(bytes: out))
+                                out.removeAll(keepingCapacity: true)
                             }
                         }
                     }
-                    if !text.isEmpty { try await writer.write(ByteBuffer(string: text)) }
+                    if !out.isEmpty { try await writer.write(ByteBuffer(bytes: out)) }
                 }
                 try await db.raw("COMMIT").run()
             } catch {
@@ -130,20 +142,24 @@ extension Store {
         }
     }
 
-    /// A value in COPY's text format: backslash, tab, line feed and carriage return escaped.
-    static func copyField(_ value: String) -> String {
-        guard value.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" }) else { return value }
-        var out = ""
-        for c in value {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default: out.append(c)
+    /// Appends a value in COPY's text format (backslash, tab, line feed and carriage return escaped).
+    static func appendCopyField(_ value: String, to out: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                out.append(contentsOf: bytes)
+                return
+            }
+            for b in bytes {
+                switch b {
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x09: out += [0x5C, UInt8(ascii: "t")]
+                case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+                case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+                default: out.append(b)
+                }
             }
         }
-        return out
     }
 
     struct EntryInsert: Sendable {
