@@ -86,6 +86,8 @@ public struct StewardServer: Sendable {
         }
         let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)
+        GrantOperations(store: store, catalog: catalog, signingKey: serverKey, accountId: configuration.accountId).register(
+            into: &operations)
         let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
 
         let router = Router()

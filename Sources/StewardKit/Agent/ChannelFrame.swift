@@ -37,6 +37,10 @@ public struct ChannelFrame: Sendable, Codable {
         case inventory
         /// server → agent: the upload is stored; `mismatched` names hash-only types the server does not hold.
         case inventoryAck
+        /// agent → server: a direct execution or refusal from the agent's audit outbox (`audit`).
+        case directAudit
+        /// server → agent: the audit record `commandId` is stored; the agent may drop it.
+        case directAuditAck
     }
 
     public var type: Kind
@@ -56,13 +60,19 @@ public struct ChannelFrame: Sendable, Codable {
     public var inventory: [InventoryWireItem]?
     public var uploadId: String?
     public var mismatched: [String]?
+    /// On `welcome`: the node's tags, which the agent keeps for checking grants that target tags.
+    public var tags: [String: String]?
+    /// On `directAudit`: the record.
+    public var audit: DirectAuditRecord?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
         sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil,
         signingKey: String? = nil, encryptionKey: String? = nil, inventory: [InventoryWireItem]? = nil, uploadId: String? = nil,
-        mismatched: [String]? = nil
+        mismatched: [String]? = nil, tags: [String: String]? = nil, audit: DirectAuditRecord? = nil
     ) {
+        self.tags = tags
+        self.audit = audit
         self.inventory = inventory
         self.uploadId = uploadId
         self.mismatched = mismatched

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Crypto
+import Foundation
+import StewardAgent
+import StewardKit
+
+/// Round trips of `true`: direct over the Unix socket and over TCP, next to the same command through the control plane.
+struct BenchDirect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "direct",
+        abstract: "Time direct round trips of `true` (Unix socket, TCP) next to SendCommand until Success through the control plane.",
+        discussion: "A real server process and a real agent process on 127.0.0.1. Build with -c release for figures worth quoting.")
+
+    @Option(help: "Round trips per path.") var count: Int = 300
+    @Option(help: "Round trips per path left out before measuring.") var warmup: Int = 20
+    @Flag(help: "Keep the server's and agent's folders and logs, and print where they are.") var keep = false
+
+    func run() async throws {
+        let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        let agentBinary = "\(bin)/steward-agent"
+        guard FileManager.default.isExecutableFile(atPath: agentBinary) else {
+            throw ValidationError("\(agentBinary) is missing: build it first (swift build --product steward-agent)")
+        }
+        let root = NSTemporaryDirectory() + "steward-bench-direct-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var children: [Process] = []
+        defer {
+            for c in children where c.isRunning { kill(c.processIdentifier, SIGTERM) }
+            for c in children { c.waitUntilExit() }
+            if keep { print("kept \(root)") } else { try? FileManager.default.removeItem(atPath: root) }
+        }
+        let (server, api, port) = try await startBenchServer("\(bin)/steward", root: root)
+        children.append(server)
+
+        let activation = try await api.call("CreateActivation", ["IamRole": "bench", "RegistrationLimit": 1])
+        let register = try spawn(
+            agentBinary,
+            [
+                "register", "--server", "http://127.0.0.1:\(port)", "--activation-id", activation["ActivationId"]!.textValue,
+                "--activation-code", activation["ActivationCode"]!.textValue, "--state-dir", "\(root)/agent", "--log-level", "error",
+            ], log: "\(root)/register.log")
+        register.waitUntilExit()
+        guard register.terminationStatus == 0 else { throw CLIError("agent registration failed; see \(root)/register.log") }
+        let directPort = try freeLoopbackPort()
+        let socket = "\(root)/agent/direct.sock"
+        let agent = try spawn(
+            agentBinary,
+            ["start", "--state-dir", "\(root)/agent", "--direct-listen", "127.0.0.1:\(directPort)", "--log-level", "warning"],
+            log: "\(root)/agent.log")
+        children.append(agent)
+        var instanceId = ""
+        try await poll(timeout: 60) {
+            let list = (try? await api.callAll("DescribeInstanceInformation", key: "InstanceInformationList")) ?? []
+            instanceId = list.first { $0["PingStatus"]?.textValue == "Online" }?["InstanceId"]?.textValue ?? ""
+            return !instanceId.isEmpty && FileManager.default.fileExists(atPath: socket)
+        }
+
+        let operatorKey = Curve25519.Signing.PrivateKey()
+        let reply = try await api.call(
+            "Steward.CreateGrant",
+            [
+                "OperatorPublicKey": .string(operatorKey.publicKey.rawRepresentation.base64EncodedString()),
+                "InstanceIds": [.string(instanceId)], "Commands": ["true"], "TtlSeconds": 3600,
+            ])
+        let grant = SignedGrant(payload: reply["Grant"]!["payload"]!.textValue, signature: reply["Grant"]!["signature"]!.textValue)
+
+        var lines: [String] = []
+        for (label, endpoint) in [
+            ("direct, Unix socket", DirectClient.Endpoint.unix(socket)), ("direct, TCP", .tcp(host: "127.0.0.1", port: directPort)),
+        ] {
+            let client = DirectClient(endpoint: endpoint, grant: grant, operatorKey: operatorKey)
+            let samples = try await measure {
+                guard case .exited(0, _, _) = try await client.run(.commands(["true"], timeoutSeconds: nil)) else {
+                    throw CLIError("a direct `true` did not exit 0")
+                }
+            }
+            lines.append(Self.line(label, samples))
+            print(lines.last!)
+        }
+        let samples = try await measure {
+            let sent = try await api.call(
+                "SendCommand",
+                ["DocumentName": "AWS-RunShellScript", "InstanceIds": [.string(instanceId)], "Parameters": ["commands": ["true"]]])
+            let id = sent["Command"]!["CommandId"]!
+            let start = Date()
+            while true {
+                let inv = try? await api.call("GetCommandInvocation", ["CommandId": id, "InstanceId": .string(instanceId)])
+                let status = inv?["Status"]?.textValue ?? "Pending"
+                if status == "Success" { return }
+                if !["Pending", "InProgress", "Delayed"].contains(status) { throw CLIError("SendCommand `true` ended \(status)") }
+                if Date().timeIntervalSince(start) > 60 { throw CLIError("SendCommand `true` did not finish in 60 s") }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        lines.append(Self.line("control plane (SendCommand, GetCommandInvocation every 1 ms until Success)", samples))
+        print(lines.last!)
+        print("\nsummary (\(count) round trips each, after \(warmup) warm-up)\n" + lines.joined(separator: "\n"))
+    }
+
+    /// Seconds of each of `count` calls, after `warmup` calls left out.
+    func measure(_ body: () async throws -> Void) async throws -> [Double] {
+        for _ in 0..<warmup { try await body() }
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for _ in 0..<count {
+            let elapsed = try await clock.measure { try await body() }
+            samples.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+        }
+        return samples.sorted()
+    }
+
+    static func line(_ label: String, _ sorted: [Double]) -> String {
+        func pct(_ p: Int) -> Double { sorted[min(sorted.count - 1, sorted.count * p / 100)] * 1000 }
+        return String(format: "%@: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms", label, pct(50), pct(90), pct(99))
+    }
+}
