@@ -31,6 +31,8 @@ public struct DocumentRunner: Sendable {
         public var extraActions: [String: any StepAction] = [:]
         /// Receives the run's output as it is produced (masked), by stream; nil keeps it in the result only.
         public var output: (@Sendable (_ text: String, _ isStandardError: Bool) -> Void)?
+        /// Whether the journal is flushed on every change; off for runs that are never resumed after a crash.
+        public var durableJournal = true
 
         public init(
             commandId: String, instanceId: String, region: String, platformType: String = "Linux",
@@ -62,7 +64,7 @@ public struct DocumentRunner: Sendable {
     }
 
     public func run(_ plan: RunPlan, context: Context) async -> Outcome {
-        let journal = RunJournal(folder: context.workFolder)
+        let journal = RunJournal(folder: context.workFolder, durable: context.durableJournal)
         var state: RunState
         do {
             if let saved = try journal.load() {

@@ -14,6 +14,7 @@ import StewardRunner
 extension AgentRuntime {
     /// Serves direct tasks on the configured endpoints until cancelled; nil when none are configured.
     func startDirectListener() -> Task<Void, Never>? {
+        closeInterruptedAudit()
         guard options.direct.socketPath != nil || options.direct.tcp != nil else { return nil }
         let listener = DirectListener(endpoints: options.direct, tasks: DirectTasks(runtime: self), logger: logger)
         let onBound = options.onDirectBound
@@ -33,6 +34,9 @@ extension AgentRuntime {
             platformName: info.platformName, platformVersion: info.platformVersion, workFolder: directRunFolder(commandId))
         context.maxReboots = 0
         context.output = output
+        // A direct task is not resumed after a crash (its operator is gone); the audit record written before it
+        // started is what survives, so the journal need not be flushed.
+        context.durableJournal = false
         await slots.acquire()
         let outcome = await DocumentRunner().run(plan, context: context)
         await slots.release()
@@ -77,15 +81,39 @@ extension AgentRuntime {
         return plan
     }
 
+    /// Notes, durably, that a task is about to run: if the agent stops before it ends, the record says so.
+    nonisolated func recordStart(_ record: DirectAuditRecord) throws {
+        try folder.writeAudit(record, durable: true)
+    }
+
     /// Keeps the record in the outbox until the server acknowledges it, and sends it now if the channel is up.
-    func recordDirect(_ record: DirectAuditRecord) {
-        do { try folder.writeAudit(record) } catch { logger.error("cannot write the direct audit record: \(error)") }
+    /// The end of a task that started is written without a flush: a crash leaves the record of its start.
+    func recordDirect(_ record: DirectAuditRecord, started: Bool) {
+        do { try folder.writeAudit(record, durable: !started) } catch { logger.error("cannot write the direct audit record: \(error)") }
         send(ChannelFrame(type: .directAudit, audit: record))
     }
 
-    /// Every audit record the server has not acknowledged, sent again on a new channel.
+    /// Every finished audit record the server has not acknowledged, sent again on a new channel.
     func resendAudit() {
-        for record in folder.auditOutbox() { send(ChannelFrame(type: .directAudit, audit: record)) }
+        for record in folder.auditOutbox() where record.isFinished { send(ChannelFrame(type: .directAudit, audit: record)) }
+    }
+
+    /// Records of tasks that were running when the agent stopped end as failed, with the reason.
+    func closeInterruptedAudit() {
+        let now = Date().timeIntervalSince1970
+        for var record in folder.auditOutbox() where !record.isFinished {
+            record.result = InvocationResult(
+                commandId: record.commandId, instanceId: record.instanceId, state: .failed, responseCode: -1, startedAt: record.receivedAt,
+                finishedAt: now,
+                plugins: [
+                    PluginResult(
+                        name: "direct", action: "steward:direct", status: "Failed", statusDetails: "Failed", responseCode: -1,
+                        startedAt: record.receivedAt, finishedAt: now, stdout: "",
+                        stderr: "The agent stopped while this direct task ran; its output is lost.\n")
+                ])
+            try? folder.writeAudit(record, durable: true)
+            try? FileManager.default.removeItem(atPath: directRunFolder(record.commandId))
+        }
     }
 
     /// The run folder of a direct task, next to those of commands.
@@ -114,9 +142,10 @@ extension StateFolder {
         try DurableFile.write(try JSONEncoder().encode(tags), to: tagsPath, mode: 0o600)
     }
 
-    func writeAudit(_ record: DirectAuditRecord) throws {
+    func writeAudit(_ record: DirectAuditRecord, durable: Bool) throws {
         try FileManager.default.createDirectory(atPath: auditFolder, withIntermediateDirectories: true)
-        try DurableFile.write(try JSONEncoder().encode(record), to: "\(auditFolder)/\(safe(record.commandId)).json", mode: 0o600)
+        try DurableFile.write(
+            try JSONEncoder().encode(record), to: "\(auditFolder)/\(safe(record.commandId)).json", mode: 0o600, sync: durable)
     }
 
     func auditOutbox() -> [DirectAuditRecord] {

@@ -63,6 +63,7 @@ final class DirectTasks: Sendable {
     func exec(_ message: DirectMessage, on channel: inout FrameChannel, nonce: String, transcriptHash: Data, peer: String) async {
         let now = Date().timeIntervalSince1970
         let instanceId = runtime.instanceId
+        var started = false
         var audit = DirectAuditRecord(
             commandId: UUID().uuidString.lowercased(), instanceId: instanceId, grantId: nil, operatorKey: nil, documentName: "",
             parameters: [:], receivedAt: now, result: nil, refusal: nil, peer: peer)
@@ -129,6 +130,8 @@ final class DirectTasks: Sendable {
                     "command": "\(audit.commandId)", "grant": "\(grant.grantId)", "operator": "\(audit.operatorKey ?? "?")",
                     "document": "\(audit.documentName)", "peer": "\(peer)",
                 ])
+            try runtime.recordStart(audit)
+            started = true
             try await channel.writeMessage(DirectMessage(kind: .accepted, commandId: audit.commandId))
             let (stream, continuation) = AsyncStream<DirectMessage>.makeStream(bufferingPolicy: .unbounded)
             let commandId = audit.commandId
@@ -158,7 +161,24 @@ final class DirectTasks: Sendable {
                 metadata: ["reason": "\(refusal)", "grant": "\(audit.grantId ?? "?")", "peer": "\(peer)"])
             try? await channel.writeMessage(DirectMessage(kind: .refused, code: refusal.code, message: refusal.message))
         }
-        await runtime.recordDirect(audit)
+        if started && audit.result == nil {
+            audit.result = Self.lost(audit, reason: audit.refusal?.message ?? "the task did not end")
+            audit.refusal = nil
+        }
+        await runtime.recordDirect(audit, started: started)
+    }
+
+    /// The result of a task that started but could not be followed to its end.
+    static func lost(_ audit: DirectAuditRecord, reason: String) -> InvocationResult {
+        let now = Date().timeIntervalSince1970
+        return InvocationResult(
+            commandId: audit.commandId, instanceId: audit.instanceId, state: .failed, responseCode: -1, startedAt: audit.receivedAt,
+            finishedAt: now,
+            plugins: [
+                PluginResult(
+                    name: "direct", action: "steward:direct", status: "Failed", statusDetails: "Failed", responseCode: -1,
+                    startedAt: audit.receivedAt, finishedAt: now, stdout: "", stderr: reason + "\n")
+            ])
     }
 
     /// The exit code the tool exits with: the last step's, 0 on success, 1 when a failure left none.

@@ -261,6 +261,9 @@ public struct DirectAuditRecord: Sendable, Codable, Hashable {
         self.peer = peer
     }
 
+    /// False while the task runs: a record of a task that started is written before it runs.
+    public var isFinished: Bool { result != nil || refusal != nil }
+
     /// Parameter values whose names suggest a secret are masked before the record leaves the node.
     public static func masked(_ parameters: [String: [String]]) -> [String: [String]] {
         let words = ["password", "passwd", "secret", "token", "key", "credential", "private"]

@@ -105,7 +105,7 @@ struct DirectAuditIntake: Sendable {
 
     /// True when the record is stored (now or before), so the agent may drop it.
     func receive(_ record: DirectAuditRecord, from instanceId: String) async throws -> Bool {
-        guard record.instanceId == instanceId, record.commandId.count == 36 else { return false }
+        guard record.isFinished, record.instanceId == instanceId, record.commandId.count == 36 else { return false }
         if try await store.command(id: record.commandId) != nil { return true }
         guard let instance = try await store.instance(id: instanceId) else { return false }
         let (command, invocation) = Self.records(
