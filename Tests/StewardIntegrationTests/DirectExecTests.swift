@@ -4,6 +4,10 @@ import StewardAgent
 import StewardKit
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs `steward` with the fleet's credentials; returns status, stdout and stderr.
 func steward(_ fleet: Fleet, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
     let p = Process()
@@ -181,6 +185,41 @@ struct DirectExecTests {
             ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/direct-audit")) ?? []).filter { $0.hasSuffix(".json") }.isEmpty
                 ? true : nil
         }
+    }
+
+    @Test("a direct task cut short by the agent stopping is reported failed, with the reason, once the agent is back")
+    func interrupted() async throws {
+        let fleet = try await Fleet("direct-kill")
+        defer { fleet.shutdown() }
+        let tcpPort = freePort()
+        let arguments = ["--direct-listen", "127.0.0.1:\(tcpPort)"]
+        let id = try await fleet.addAgent(arguments: arguments)
+        let dir = fleet.agentDirs[id]!
+        let operatorKey = Curve25519.Signing.PrivateKey()
+        let reply = try await fleet.api.call(
+            "Steward.CreateGrant",
+            [
+                "OperatorPublicKey": .string(operatorKey.publicKey.rawRepresentation.base64EncodedString()),
+                "InstanceIds": [.string(id)], "Commands": ["sleep *"],
+            ])
+        let grant = SignedGrant(payload: reply["Grant"]!["payload"]!.textValue, signature: reply["Grant"]!["signature"]!.textValue)
+        let client = DirectClient(endpoint: .tcp(host: "127.0.0.1", port: tcpPort), grant: grant, operatorKey: operatorKey)
+        let running = Task { try await client.run(.commands(["sleep 20"], timeoutSeconds: nil)) }
+        try await waitFor("the task's record to be written before it runs", timeout: 20) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/direct-audit")) ?? []).isEmpty ? nil : true
+        }
+        fleet.agents[id]!.signal(SIGKILL)
+        _ = fleet.agents[id]!.waitExit()
+        await #expect(throws: (any Error).self) { try await running.value }
+
+        try await fleet.startAgent(id, arguments: arguments)
+        let command = try await waitFor("the interrupted task in ListCommands", timeout: 30) { () -> JSONValue? in
+            let commands = (try? await fleet.api.call("ListCommands", [:]))?["Commands"]?.arrayValue ?? []
+            return commands.first { $0["Origin"]?.textValue == "Direct" }
+        }
+        #expect(command["Status"]?.textValue == "Failed")
+        let invocation = try await fleet.invocation(command["CommandId"]!.textValue, id)
+        #expect(invocation["StandardErrorContent"]?.textValue.contains("agent stopped") == true)
     }
 
     func grantExpiry(_ path: String) throws -> Double {

@@ -109,11 +109,20 @@ struct DirectListener {
         }
     }
 
+    /// How long a connection may take to present its request; a peer that goes quiet is cut off.
+    static let requestTimeout: Duration = .seconds(30)
+
     func serve(_ connection: Connection, peer: String) async {
+        let channel = connection.channel
+        let watchdog = Task {
+            try await Task.sleep(for: Self.requestTimeout)
+            channel.close(promise: nil)
+        }
+        defer { watchdog.cancel() }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                var channel = FrameChannel(inbound: inbound, outbound: outbound)
-                await tasks.serve(&channel, peer: peer)
+                var frames = FrameChannel(inbound: inbound, outbound: outbound)
+                await tasks.serve(&frames, peer: peer, onRequest: { watchdog.cancel() })
             }
         } catch {
             logger.debug("a direct connection ended with an error", metadata: ["peer": "\(peer)", "error": "\(error)"])

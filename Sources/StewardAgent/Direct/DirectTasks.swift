@@ -22,7 +22,8 @@ final class DirectTasks: Sendable {
 
     var logger: Logger { runtime.logger }
 
-    func serve(_ channel: inout FrameChannel, peer: String) async {
+    /// One connection; `onRequest` is called once the request has arrived (the listener's timeout ends there).
+    func serve(_ channel: inout FrameChannel, peer: String, onRequest: @Sendable () -> Void = {}) async {
         // Handshake, in clear: the tool's ephemeral key, then ours with a fresh nonce, signed by this node's identity key.
         guard let hello = try? await channel.readClear(DirectProtocol.ClientHello.self) else { return }
         guard hello.protocol == DirectProtocol.name, let clientKeyData = Data(base64Encoded: hello.ephemeralKey),
@@ -48,6 +49,7 @@ final class DirectTasks: Sendable {
             let keys = DirectProtocol.Keys(secret: try ephemeral.sharedSecretFromKeyAgreement(with: clientKey), transcript: transcript)
             channel.secure(send: keys.agentToClient, receive: keys.clientToAgent)
             guard let message = try await channel.readMessage() else { return }
+            onRequest()
             switch message.kind {
             case .exec:
                 await exec(message, on: &channel, nonce: nonce, transcriptHash: keys.transcriptHash, peer: peer)
