@@ -70,6 +70,8 @@ struct DirectExecTests {
             fleet, ["grant", "create", "--operator-key", "\(work)/op.key", "--instances", id, "--commands", "x", "--ttl", "13h"])
         #expect(bad.status != 0 && bad.err.contains("TtlSeconds"))
 
+        let described = try await fleet.api.call("DescribeInstanceInformation", [:])
+        let fingerprint = described["InstanceInformationList"]?.arrayValue?.first?["KeyFingerprint"]?.textValue
         fleet.server?.stop()
         try await waitFor("the agent to notice the server is gone", timeout: 10) {
             (try? await fleet.api.healthy()) == nil ? true : nil
@@ -131,8 +133,9 @@ struct DirectExecTests {
         #expect(tampered.status == 255 && tampered.err.contains("notAllowed"), "\(tampered)")
 
         let nodeKey = try Curve25519.Signing.PrivateKey(rawRepresentation: Data(contentsOf: URL(fileURLWithPath: "\(dir)/signing.key")))
+        #expect(fingerprint == DirectKeys.fingerprint(nodeKey.publicKey))
         let wrongNode = try exec(
-            "unix:\(socket)", "db", ["--node-fingerprint", DirectKeys.fingerprint(nodeKey.publicKey), "--", "echo hi"])
+            "unix:\(socket)", "db", ["--node-fingerprint", fingerprint ?? "", "--", "echo hi"])
         #expect(wrongNode.status == 255 && wrongNode.err.contains("wrongNode"), "\(wrongNode)")
         let unknownNode = try exec("unix:\(socket)", "db", ["--", "echo hi"])
         #expect(unknownNode.status == 255 && unknownNode.err.contains("carries no key"), "\(unknownNode)")

@@ -157,7 +157,7 @@ public struct DirectClient: Sendable {
             let claimed = try? grant.unverified()
             guard let known = claimed?.nodeKeys[hello.instanceId] else {
                 throw AgentError(
-                    "\(endpoint) is node \(hello.instanceId) (key \(fingerprint)), for which the grant carries no key; pass --node-fingerprint to trust it"
+                    "\(endpoint) is node \(hello.instanceId) (key \(fingerprint)), for which the grant carries no key; pass --node-fingerprint (KeyFingerprint in DescribeInstanceInformation)"
                 )
             }
             guard known == hello.nodeKey else {
