@@ -87,6 +87,7 @@ struct DirectGrantTests {
         #expect(g.allowsCommands(["uptime", "systemctl restart web api"]))
         #expect(!g.allowsCommands(["uptime; rm -rf /"]))
         #expect(!g.allowsCommands(["reboot"]))
+        #expect(!g.allowsCommands(["uptime\nreboot"]))
         #expect(!g.allowsCommands([" "]))
         #expect(grant(documents: [.init(name: "AWS-RunShellScript", sha256: nil)], commands: []).allowsCommands(["anything"]))
     }

@@ -77,7 +77,7 @@ public struct DirectGrant: Sendable, Codable, Hashable {
     /// Whether the grant allows inline shell commands with this text (every line, or the whole text, must match a pattern).
     public func allowsCommands(_ lines: [String]) -> Bool {
         if documents.contains(where: { $0.name == DirectRequest.shellDocument }) { return true }
-        let meaningful = lines.map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+        let meaningful = lines.flatMap { $0.split(separator: "\n").map { String($0).trimmingSpaces } }.filter { !$0.isEmpty }
         guard !meaningful.isEmpty else { return false }
         return meaningful.allSatisfy { line in commands.contains { DirectGrant.glob($0, matches: line) } }
     }

@@ -64,17 +64,26 @@ struct BenchDirect: AsyncParsableCommand {
             ])
         let grant = SignedGrant(payload: reply["Grant"]!["payload"]!.textValue, signature: reply["Grant"]!["signature"]!.textValue)
 
+        // The two direct paths alternate, so that whatever else the machine does weighs on both alike.
         var lines: [String] = []
-        for (label, endpoint) in [
-            ("direct, Unix socket", DirectClient.Endpoint.unix(socket)), ("direct, TCP", .tcp(host: "127.0.0.1", port: directPort)),
-        ] {
-            let client = DirectClient(endpoint: endpoint, grant: grant, operatorKey: operatorKey)
-            let samples = try await measure {
-                guard case .exited(0, _, _) = try await client.run(.commands(["true"], timeoutSeconds: nil)) else {
-                    throw CLIError("a direct `true` did not exit 0")
+        let paths: [(String, DirectClient)] = [
+            ("direct, Unix socket", DirectClient(endpoint: .unix(socket), grant: grant, operatorKey: operatorKey)),
+            ("direct, TCP", DirectClient(endpoint: .tcp(host: "127.0.0.1", port: directPort), grant: grant, operatorKey: operatorKey)),
+        ]
+        var direct: [[Double]] = paths.map { _ in [] }
+        let clock = ContinuousClock()
+        for round in 0..<(warmup + count) {
+            for (n, path) in paths.enumerated() {
+                let elapsed = try await clock.measure {
+                    guard case .exited(0, _, _) = try await path.1.run(.commands(["true"], timeoutSeconds: nil)) else {
+                        throw CLIError("a direct `true` did not exit 0")
+                    }
                 }
+                if round >= warmup { direct[n].append(Self.seconds(elapsed)) }
             }
-            lines.append(Self.line(label, samples))
+        }
+        for (n, path) in paths.enumerated() {
+            lines.append(Self.line(path.0, direct[n].sorted()))
             print(lines.last!)
         }
         let samples = try await measure {
@@ -104,10 +113,12 @@ struct BenchDirect: AsyncParsableCommand {
         let clock = ContinuousClock()
         for _ in 0..<count {
             let elapsed = try await clock.measure { try await body() }
-            samples.append(Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds))
+            samples.append(Self.seconds(elapsed))
         }
         return samples.sorted()
     }
+
+    static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
 
     static func line(_ label: String, _ sorted: [Double]) -> String {
         func pct(_ p: Int) -> Double { sorted[min(sorted.count - 1, sorted.count * p / 100)] * 1000 }
