@@ -72,7 +72,9 @@ struct BenchDirect: AsyncParsableCommand {
         ]
         var direct: [[Double]] = paths.map { _ in [] }
         let clock = ContinuousClock()
+        var cpuBefore = (0.0, 0.0)
         for round in 0..<(warmup + count) {
+            if round == warmup { cpuBefore = (cpuSeconds(agent.processIdentifier), cpuSeconds(server.processIdentifier)) }
             for (n, path) in paths.enumerated() {
                 let elapsed = try await clock.measure {
                     guard case .exited(0, _, _) = try await path.1.run(.commands(["true"], timeoutSeconds: nil)) else {
@@ -82,10 +84,15 @@ struct BenchDirect: AsyncParsableCommand {
                 if round >= warmup { direct[n].append(Self.seconds(elapsed)) }
             }
         }
+        let directCPU = Self.cpuLine(
+            "direct round trip", before: cpuBefore, agent: agent, server: server, runs: Double(count * paths.count))
         for (n, path) in paths.enumerated() {
             lines.append(Self.line(path.0, direct[n].sorted()))
             print(lines.last!)
         }
+        lines.append(directCPU)
+        print(directCPU)
+        cpuBefore = (cpuSeconds(agent.processIdentifier), cpuSeconds(server.processIdentifier))
         let samples = try await measure {
             let sent = try await api.call(
                 "SendCommand",
@@ -103,6 +110,11 @@ struct BenchDirect: AsyncParsableCommand {
         }
         lines.append(Self.line("control plane (SendCommand, GetCommandInvocation every 1 ms until Success)", samples))
         print(lines.last!)
+        lines.append(
+            Self.cpuLine(
+                "control-plane round trip (with warm-up and polling)", before: cpuBefore, agent: agent, server: server,
+                runs: Double(count + warmup)))
+        print(lines.last!)
         print("\nsummary (\(count) round trips each, after \(warmup) warm-up)\n" + lines.joined(separator: "\n"))
     }
 
@@ -116,6 +128,12 @@ struct BenchDirect: AsyncParsableCommand {
             samples.append(Self.seconds(elapsed))
         }
         return samples.sorted()
+    }
+
+    static func cpuLine(_ label: String, before: (Double, Double), agent: Process, server: Process, runs: Double) -> String {
+        String(
+            format: "CPU per %@: agent %.2f ms, server %.2f ms", label,
+            (cpuSeconds(agent.processIdentifier) - before.0) / runs * 1000, (cpuSeconds(server.processIdentifier) - before.1) / runs * 1000)
     }
 
     static func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
