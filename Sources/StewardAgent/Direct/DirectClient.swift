@@ -49,6 +49,12 @@ public struct DirectClient: Sendable {
         case refused(DirectRefusal)
     }
 
+    /// Points in a request's life, for timing: the node proved its identity; the node accepted the request.
+    public enum Milestone: Sendable {
+        case nodeVerified
+        case accepted
+    }
+
     /// The request exactly as sent: a test sends it again on a new connection to see a replay refused.
     public struct SentRequest: Sendable {
         public var body: Data
@@ -78,7 +84,8 @@ public struct DirectClient: Sendable {
 
     /// Runs the task; `output` gets stdout and stderr as they arrive (`true` for stderr).
     public func run(
-        _ job: Job, output: @escaping @Sendable (String, Bool) -> Void = { _, _ in }, sent: (@Sendable (SentRequest) -> Void)? = nil
+        _ job: Job, output: @escaping @Sendable (String, Bool) -> Void = { _, _ in }, sent: (@Sendable (SentRequest) -> Void)? = nil,
+        milestone: (@Sendable (Milestone) -> Void)? = nil
     ) async throws -> Outcome {
         let connection = try await connect()
         return try await connection.executeThenClose { inbound, outbound in
@@ -96,6 +103,7 @@ public struct DirectClient: Sendable {
             else { throw AgentError("the node sent a malformed handshake") }
             let keys = DirectProtocol.Keys(secret: try ephemeral.sharedSecretFromKeyAgreement(with: agentKey), transcript: transcript)
             channel.secure(send: keys.clientToAgent, receive: keys.agentToClient)
+            milestone?(.nodeVerified)
 
             let request: SentRequest
             if let replay {
@@ -113,7 +121,9 @@ public struct DirectClient: Sendable {
             var commandId = ""
             while let message = try await channel.readMessage() {
                 switch message.kind {
-                case .accepted: commandId = message.commandId ?? ""
+                case .accepted:
+                    commandId = message.commandId ?? ""
+                    milestone?(.accepted)
                 case .stdout: output(message.data ?? "", false)
                 case .stderr: output(message.data ?? "", true)
                 case .exit:

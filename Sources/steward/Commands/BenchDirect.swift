@@ -71,17 +71,27 @@ struct BenchDirect: AsyncParsableCommand {
             ("direct, TCP", DirectClient(endpoint: .tcp(host: "127.0.0.1", port: directPort), grant: grant, operatorKey: operatorKey)),
         ]
         var direct: [[Double]] = paths.map { _ in [] }
+        var handshakes: [Double] = []
+        var checks: [Double] = []
         let clock = ContinuousClock()
         var cpuBefore = (0.0, 0.0)
         for round in 0..<(warmup + count) {
             if round == warmup { cpuBefore = (cpuSeconds(agent.processIdentifier), cpuSeconds(server.processIdentifier)) }
             for (n, path) in paths.enumerated() {
-                let elapsed = try await clock.measure {
-                    guard case .exited(0, _, _) = try await path.1.run(.commands(["true"], timeoutSeconds: nil)) else {
-                        throw CLIError("a direct `true` did not exit 0")
+                let marks = Marks()
+                let start = clock.now
+                guard
+                    case .exited(0, _, _) = try await path.1.run(
+                        .commands(["true"], timeoutSeconds: nil), milestone: { marks.note($0, at: clock.now) })
+                else { throw CLIError("a direct `true` did not exit 0") }
+                let end = clock.now
+                if round >= warmup {
+                    direct[n].append(Self.seconds(end - start))
+                    if let verified = marks.at[.nodeVerified], let accepted = marks.at[.accepted] {
+                        handshakes.append(Self.seconds(verified - start))
+                        checks.append(Self.seconds(accepted - verified))
                     }
                 }
-                if round >= warmup { direct[n].append(Self.seconds(elapsed)) }
             }
         }
         let directCPU = Self.cpuLine(
@@ -90,8 +100,10 @@ struct BenchDirect: AsyncParsableCommand {
             lines.append(Self.line(path.0, direct[n].sorted()))
             print(lines.last!)
         }
+        lines.append(Self.line("  of which connect and handshake (node verified)", handshakes.sorted()))
+        lines.append(Self.line("  of which request, grant checks and durable audit record (until accepted)", checks.sorted()))
         lines.append(directCPU)
-        print(directCPU)
+        print(lines.suffix(3).joined(separator: "\n"))
         cpuBefore = (cpuSeconds(agent.processIdentifier), cpuSeconds(server.processIdentifier))
         let samples = try await measure {
             let sent = try await api.call(
@@ -142,4 +154,12 @@ struct BenchDirect: AsyncParsableCommand {
         func pct(_ p: Int) -> Double { sorted[min(sorted.count - 1, sorted.count * p / 100)] * 1000 }
         return String(format: "%@: p50 %.2f ms  p90 %.2f ms  p99 %.2f ms", label, pct(50), pct(90), pct(99))
     }
+}
+
+/// When each milestone of one direct request was reached.
+final class Marks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var times: [DirectClient.Milestone: ContinuousClock.Instant] = [:]
+    func note(_ m: DirectClient.Milestone, at t: ContinuousClock.Instant) { lock.withLock { times[m] = t } }
+    var at: [DirectClient.Milestone: ContinuousClock.Instant] { lock.withLock { times } }
 }
