@@ -25,7 +25,8 @@ extension AgentRuntime {
         }
     }
 
-    /// Runs a direct task's plan on the agent's runner, in a run folder with its journal like any command.
+    /// Runs a direct task's plan on the agent's runner, in a run folder with its journal like any command; the caller
+    /// removes the folder once the operator has the result.
     nonisolated func runDirect(
         commandId: String, plan: RunPlan, output: @escaping @Sendable (String, Bool) -> Void
     ) async -> InvocationResult {
@@ -40,7 +41,6 @@ extension AgentRuntime {
         await slots.acquire()
         let outcome = await DocumentRunner().run(plan, context: context)
         await slots.release()
-        try? FileManager.default.removeItem(atPath: directRunFolder(commandId))
         switch outcome {
         case .finished(let result):
             return result

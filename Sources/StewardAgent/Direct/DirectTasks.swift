@@ -168,6 +168,8 @@ final class DirectTasks: Sendable {
             audit.refusal = nil
         }
         await runtime.recordDirect(audit, started: started)
+        // Off the operator's critical path: removing files can wait on the disk.
+        if started { try? FileManager.default.removeItem(atPath: runtime.directRunFolder(audit.commandId)) }
     }
 
     /// The result of a task that started but could not be followed to its end.
