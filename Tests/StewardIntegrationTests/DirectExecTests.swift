@@ -209,14 +209,15 @@ struct DirectExecTests {
         let client = DirectClient(endpoint: .tcp(host: "127.0.0.1", port: tcpPort), grant: grant, operatorKey: operatorKey)
         let running = Task { try await client.run(.commands(["sleep 20"], timeoutSeconds: nil)) }
         try await waitFor("the task's record to be written before it runs", timeout: 20) {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/direct-audit")) ?? []).isEmpty ? nil : true
+            ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/direct-audit")) ?? []).contains { $0.hasSuffix(".json") }
+                ? true : nil
         }
         fleet.agents[id]!.signal(SIGKILL)
         _ = fleet.agents[id]!.waitExit()
         await #expect(throws: (any Error).self) { try await running.value }
 
         try await fleet.startAgent(id, arguments: arguments)
-        let command = try await waitFor("the interrupted task in ListCommands", timeout: 30) { () -> JSONValue? in
+        let command = try await waitFor("the interrupted task in ListCommands", timeout: 60) { () -> JSONValue? in
             let commands = (try? await fleet.api.call("ListCommands", [:]))?["Commands"]?.arrayValue ?? []
             return commands.first { $0["Origin"]?.textValue == "Direct" }
         }

@@ -61,34 +61,54 @@ struct DirectListener {
 
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
 
-    /// Binds every endpoint (so errors surface at start-up), then serves them. `onBound` gets the TCP port actually bound.
+    /// Binds every endpoint (an endpoint that cannot be bound is logged and left out), then serves them.
+    /// `onBound` gets the TCP port actually bound.
     func run(onBound: @escaping @Sendable (Int?) -> Void = { _ in }) async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
         var servers: [(NIOAsyncChannel<Connection, Never>, String)] = []
-        if let path = endpoints.socketPath {
-            let server = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 64)
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                    channel.eventLoop.makeCompletedFuture { try Connection(wrappingChannelSynchronously: channel) }
-                }
-            chmod(path, 0o600)
-            servers.append((server, "unix"))
-            logger.info("accepting direct tasks", metadata: ["socket": "\(path)"])
-        }
         var tcpPort: Int?
+        if let path = endpoints.socketPath {
+            do { servers.append((try await bindSocket(path), "unix")) } catch {
+                logger.error("cannot accept direct tasks on \(path): \(error)")
+            }
+        }
         if let tcp = endpoints.tcp {
-            let server = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 64)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .bind(host: tcp.host, port: tcp.port) { channel in
-                    channel.eventLoop.makeCompletedFuture { try Connection(wrappingChannelSynchronously: channel) }
-                }
-            tcpPort = server.channel.localAddress?.port
-            servers.append((server, "tcp"))
-            logger.info("accepting direct tasks", metadata: ["address": "\(tcp.host):\(tcpPort ?? tcp.port)"])
+            do {
+                let server = try await bindTCP(tcp)
+                tcpPort = server.channel.localAddress?.port
+                servers.append((server, "tcp"))
+            } catch {
+                logger.error("cannot accept direct tasks on \(tcp.host):\(tcp.port): \(error)")
+            }
         }
         onBound(tcpPort)
+        try await serve(servers)
+    }
+
+    func bindSocket(_ path: String) async throws -> NIOAsyncChannel<Connection, Never> {
+        // At its default place the state folder (0700) keeps others out until the socket's own mode is set.
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
+                channel.eventLoop.makeCompletedFuture { try Connection(wrappingChannelSynchronously: channel) }
+            }
+        chmod(path, 0o600)
+        logger.info("accepting direct tasks", metadata: ["socket": "\(path)"])
+        return server
+    }
+
+    func bindTCP(_ tcp: (host: String, port: Int)) async throws -> NIOAsyncChannel<Connection, Never> {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .bind(host: tcp.host, port: tcp.port) { channel in
+                channel.eventLoop.makeCompletedFuture { try Connection(wrappingChannelSynchronously: channel) }
+            }
+        logger.info("accepting direct tasks", metadata: ["address": "\(tcp.host):\(server.channel.localAddress?.port ?? tcp.port)"])
+        return server
+    }
+
+    func serve(_ servers: [(NIOAsyncChannel<Connection, Never>, String)]) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             for (server, kind) in servers {
                 group.addTask {
