@@ -224,6 +224,20 @@ struct DirectExecTests {
         #expect(command["Status"]?.textValue == "Failed")
         let invocation = try await fleet.invocation(command["CommandId"]!.textValue, id)
         #expect(invocation["StandardErrorContent"]?.textValue.contains("agent stopped") == true)
+
+        // The operator goes away (Ctrl-C): the task on the node is cancelled, and audited as such.
+        let accepted = CapturedRequest()
+        let abandoned = Task {
+            try await client.run(.commands(["sleep 30"], timeoutSeconds: nil), milestone: { if $0 == .accepted { accepted.mark() } })
+        }
+        try await waitFor("the node to accept the task", timeout: 20) { accepted.marked ? true : nil }
+        abandoned.cancel()
+        _ = try? await abandoned.value
+        let cancelled = try await waitFor("the abandoned task in ListCommands", timeout: 30) { () -> JSONValue? in
+            let commands = (try? await fleet.api.call("ListCommands", [:]))?["Commands"]?.arrayValue ?? []
+            return commands.first { $0["Origin"]?.textValue == "Direct" && $0["Status"]?.textValue == "Cancelled" }
+        }
+        #expect(cancelled["Parameters"]?["commands"] == ["sleep 30"])
     }
 
     func grantExpiry(_ path: String) throws -> Double {
@@ -247,5 +261,13 @@ final class ArrivalLog: @unchecked Sendable {
 }
 
 final class CapturedRequest: @unchecked Sendable {
-    var value: DirectClient.SentRequest?
+    private let lock = NSLock()
+    private var request: DirectClient.SentRequest?
+    private var flag = false
+    var value: DirectClient.SentRequest? {
+        get { lock.withLock { request } }
+        set { lock.withLock { request = newValue } }
+    }
+    func mark() { lock.withLock { flag = true } }
+    var marked: Bool { lock.withLock { flag } }
 }

@@ -142,7 +142,7 @@ struct DirectListener {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var frames = FrameChannel(inbound: inbound, outbound: outbound)
-                await tasks.serve(&frames, peer: peer, onRequest: { watchdog.cancel() })
+                await tasks.serve(&frames, peer: peer, closed: channel.closeFuture, onRequest: { watchdog.cancel() })
             }
         } catch {
             logger.debug("a direct connection ended with an error", metadata: ["peer": "\(peer)", "error": "\(error)"])

@@ -1,5 +1,6 @@
 import Crypto
 import Logging
+import NIOCore
 import StewardKit
 import StewardRunner
 import Synchronization
@@ -23,7 +24,10 @@ final class DirectTasks: Sendable {
     var logger: Logger { runtime.logger }
 
     /// One connection; `onRequest` is called once the request has arrived (the listener's timeout ends there).
-    func serve(_ channel: inout FrameChannel, peer: String, onRequest: @Sendable () -> Void = {}) async {
+    /// When the connection closes (the operator pressed Ctrl-C, or the tool went away), a running task is cancelled.
+    func serve(
+        _ channel: inout FrameChannel, peer: String, closed: EventLoopFuture<Void>? = nil, onRequest: @Sendable () -> Void = {}
+    ) async {
         // Handshake, in clear: the tool's ephemeral key, then ours with a fresh nonce, signed by this node's identity key.
         guard let hello = try? await channel.readClear(DirectProtocol.ClientHello.self) else { return }
         guard hello.protocol == DirectProtocol.name, let clientKeyData = Data(base64Encoded: hello.ephemeralKey),
@@ -52,7 +56,7 @@ final class DirectTasks: Sendable {
             onRequest()
             switch message.kind {
             case .exec:
-                await exec(message, on: &channel, nonce: nonce, transcriptHash: keys.transcriptHash, peer: peer)
+                await exec(message, on: &channel, nonce: nonce, transcriptHash: keys.transcriptHash, peer: peer, closed: closed)
             default:
                 let refusal = DirectRefusal(.malformed, "this agent does not take \(message.kind.rawValue) requests")
                 try? await channel.writeMessage(DirectMessage(kind: .refused, code: refusal.code, message: refusal.message))
@@ -62,7 +66,10 @@ final class DirectTasks: Sendable {
         }
     }
 
-    func exec(_ message: DirectMessage, on channel: inout FrameChannel, nonce: String, transcriptHash: Data, peer: String) async {
+    func exec(
+        _ message: DirectMessage, on channel: inout FrameChannel, nonce: String, transcriptHash: Data, peer: String,
+        closed: EventLoopFuture<Void>?
+    ) async {
         let now = Date().timeIntervalSince1970
         let instanceId = runtime.instanceId
         var started = false
@@ -144,6 +151,8 @@ final class DirectTasks: Sendable {
                 continuation.finish()
                 return result
             }
+            // Like a remote shell whose terminal hangs up: the task's process group is ended.
+            closed?.whenComplete { _ in run.cancel() }
             var connected = true
             for await output in stream where connected {
                 // The tool may go away; the task still ends and is audited.
