@@ -35,6 +35,12 @@ public actor AgentRuntime {
         public var customInventoryDirectory = "/var/lib/steward/inventory/custom"
         /// Gather and upload inventory this often on its own (nil: only when a command asks).
         public var inventoryInterval: Duration?
+        /// Where direct tasks are accepted (none by default).
+        public var direct = DirectEndpoints()
+        /// Told the TCP port the direct listener bound (useful with port 0).
+        public var onDirectBound: @Sendable (Int?) -> Void = { _ in }
+        /// `steward-runner`, which turns direct tasks' documents into plans (default: next to this executable).
+        public var runnerPath: String?
 
         public init(
             maxConcurrentRuns: Int = 8, backoffBase: Duration = .milliseconds(250), backoffCap: Duration = .seconds(15),
@@ -124,9 +130,11 @@ public actor AgentRuntime {
                 self.applyHeldAssociations(now: Date().timeIntervalSince1970)
             }
         }
+        let direct = startDirectListener()
         defer {
             schedule?.cancel()
             offline.cancel()
+            direct?.cancel()
         }
         var attempt = 0
         while !Task.isCancelled {
@@ -176,6 +184,7 @@ public actor AgentRuntime {
                     return
                 }
                 welcomed.set()
+                if let tags = welcome.tags { try? self.folder.saveTags(tags) }
                 let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
                 let writer = Task {
                     for await text in stream {
@@ -212,6 +221,7 @@ public actor AgentRuntime {
             frame.offlineRun = run
             send(frame)
         }
+        resendAudit()
     }
 
     // MARK: inventory
@@ -278,7 +288,7 @@ public actor AgentRuntime {
         inventoryWaiters.removeAll()
     }
 
-    private func send(_ frame: ChannelFrame) {
+    func send(_ frame: ChannelFrame) {
         outbound?.yield(frame.encoded())
     }
 
@@ -309,6 +319,8 @@ public actor AgentRuntime {
             }
         case .associations:
             if let sealed = frame.sealed, let digest = frame.digest { hold(sealed, digest: digest) }
+        case .directAuditAck:
+            if let id = frame.commandId { folder.removeAudit(id) }
         case .inventoryAck:
             if let id = frame.uploadId, let waiter = inventoryWaiters.removeValue(forKey: id) { waiter.resume(returning: frame) }
         case .error:

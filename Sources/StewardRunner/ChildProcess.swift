@@ -31,7 +31,7 @@ public enum ChildProcess {
     public static func run(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String?,
         timeout: Duration?, outputLimit: Int = 1 << 20, onStart: (@Sendable (Int32) -> Void)? = nil,
-        onOutput: (@Sendable ([UInt8]) -> Void)? = nil
+        onOutput: (@Sendable (_ bytes: [UInt8], _ isStandardError: Bool) -> Void)? = nil
     ) async throws -> ProcessOutcome {
         let control = Control()
         return try await withTaskCancellationHandler {
@@ -92,7 +92,7 @@ public enum ChildProcess {
     static func runBlocking(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String?,
         timeout: Duration?, outputLimit: Int, control: Control, onStart: (@Sendable (Int32) -> Void)? = nil,
-        onOutput: (@Sendable ([UInt8]) -> Void)? = nil
+        onOutput: (@Sendable (_ bytes: [UInt8], _ isStandardError: Bool) -> Void)? = nil
     ) throws -> ProcessOutcome {
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
@@ -194,7 +194,7 @@ public enum ChildProcess {
             for p in fds where p.revents != 0 {
                 let n = read(p.fd, &buffer, buffer.count)
                 if n > 0 {
-                    onOutput?(Array(buffer[0..<n]))
+                    onOutput?(Array(buffer[0..<n]), p.fd == errPipe[0])
                     if p.fd == outPipe[0] { out.append(buffer[0..<n]) } else { err.append(buffer[0..<n]) }
                 } else if n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN) {
                     openFDs.removeAll { $0 == p.fd }

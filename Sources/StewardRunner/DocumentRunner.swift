@@ -29,6 +29,10 @@ public struct DocumentRunner: Sendable {
         public var maxReboots = 10
         /// Actions the host adds to the standard ones (the agent's `aws:softwareInventory`).
         public var extraActions: [String: any StepAction] = [:]
+        /// Receives the run's output as it is produced (masked), by stream; nil keeps it in the result only.
+        public var output: (@Sendable (_ text: String, _ isStandardError: Bool) -> Void)?
+        /// Whether the journal is flushed on every change; off for runs that are never resumed after a crash.
+        public var durableJournal = true
 
         public init(
             commandId: String, instanceId: String, region: String, platformType: String = "Linux",
@@ -60,7 +64,7 @@ public struct DocumentRunner: Sendable {
     }
 
     public func run(_ plan: RunPlan, context: Context) async -> Outcome {
-        let journal = RunJournal(folder: context.workFolder)
+        let journal = RunJournal(folder: context.workFolder, durable: context.durableJournal)
         var state: RunState
         do {
             if let saved = try journal.load() {
@@ -82,7 +86,7 @@ public struct DocumentRunner: Sendable {
         let actions = ActionRegistry(ActionRegistry.standard.actions.merging(context.extraActions) { _, extra in extra })
         let engine = StepEngine(
             journal: journal, actions: actions, workFolder: context.workFolder, environment: env, outputLimit: context.outputLimit,
-            console: Console(secrets: context.secrets))
+            console: Console(secrets: context.secrets, streams: context.output))
         do {
             if try await engine.run(&state) == .reboot { return .reboot }
         } catch {

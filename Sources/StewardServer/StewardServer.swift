@@ -100,6 +100,8 @@ public struct StewardServer: Sendable {
         }
         let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)
+        GrantOperations(store: store, catalog: catalog, signingKey: serverKey, accountId: configuration.accountId).register(
+            into: &operations)
         var restOperations: [String: Operation] = [:]
         GroupOperations(
             store: store, groups: groups, pager: pager,

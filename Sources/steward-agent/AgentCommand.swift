@@ -92,6 +92,13 @@ struct Start: AsyncParsableCommand {
     @Option(help: "Where custom inventory files (*.json) are read from.") var customInventoryDir = "/var/lib/steward/inventory/custom"
     @Option(help: "Gather and upload inventory this often on its own, in seconds or with s, m or h (off when not given).")
     var inventoryInterval: String?
+    @Flag(
+        help:
+            "Accept direct tasks from operators with a grant: on a Unix socket in the state folder, and over TCP on 127.0.0.1:8445 unless --direct-listen says otherwise."
+    )
+    var direct = false
+    @Option(help: "Accept direct tasks over TCP on HOST:PORT (implies --direct; port 0 picks one).") var directListen: String?
+    @Option(help: "The Unix socket for direct tasks (implies --direct; default: STATE_DIR/direct.sock).") var directSocket: String?
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -111,6 +118,10 @@ struct Start: AsyncParsableCommand {
                     throw AgentFailure(description: "--inventory-interval is seconds, or a number with s, m or h")
                 }
                 options.inventoryInterval = .seconds(seconds)
+            }
+            if direct || directListen != nil || directSocket != nil {
+                options.direct.socketPath = directSocket ?? "\(stateDir)/direct.sock"
+                options.direct.tcp = try DirectEndpoints.parseAddress(directListen ?? "127.0.0.1:8445")
             }
             runtime = try AgentRuntime(stateDir: stateDir, options: options, logger: log.logger("steward-agent"))
         } catch {

@@ -20,7 +20,7 @@ struct RunnerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "steward-runner",
         abstract: "Run AWSTOE component documents on this host, surviving crashes and reboots (also `steward-agent run`).",
-        subcommands: [RunDocuments.self, ResumeRun.self, ValidateDocuments.self])
+        subcommands: [RunDocuments.self, ResumeRun.self, ValidateDocuments.self, PlanDocument.self])
 }
 
 /// A one-line error without the usage text.

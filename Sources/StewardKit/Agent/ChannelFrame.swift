@@ -42,6 +42,10 @@ public struct ChannelFrame: Sendable, Codable {
         case associations
         /// agent → server: an ``OfflineRun``; the server answers `resultAck` with its run id once it is recorded.
         case associationRun
+        /// agent → server: a direct execution or refusal from the agent's audit outbox (`audit`).
+        case directAudit
+        /// server → agent: the audit record `commandId` is stored; the agent may drop it.
+        case directAuditAck
     }
 
     public var type: Kind
@@ -64,13 +68,19 @@ public struct ChannelFrame: Sendable, Codable {
     /// On `associations`: the set's digest; on `info`: the digest of the set the agent holds.
     public var digest: String?
     public var offlineRun: OfflineRun?
+    /// On `welcome`: the node's tags, which the agent keeps for checking grants that target tags.
+    public var tags: [String: String]?
+    /// On `directAudit`: the record.
+    public var audit: DirectAuditRecord?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
         sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil,
         signingKey: String? = nil, encryptionKey: String? = nil, inventory: [InventoryWireItem]? = nil, uploadId: String? = nil,
-        mismatched: [String]? = nil
+        mismatched: [String]? = nil, tags: [String: String]? = nil, audit: DirectAuditRecord? = nil
     ) {
+        self.tags = tags
+        self.audit = audit
         self.inventory = inventory
         self.uploadId = uploadId
         self.mismatched = mismatched

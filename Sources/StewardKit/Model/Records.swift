@@ -143,6 +143,11 @@ public struct CommandRecord: Sendable, Hashable {
     public var deliveryTimedOutCount: Int
     public var cancelRequested: Bool
     public var plan: RunPlan
+    /// `API` for commands sent through the control plane, `Direct` for direct tasks a node reported afterwards.
+    public var origin: String = CommandRecord.apiOrigin
+
+    public static let apiOrigin = "API"
+    public static let directOrigin = "Direct"
 
     public struct TargetPair: Sendable, Hashable, Codable {
         public var key: String

@@ -21,7 +21,7 @@ enum Program {
             let outcome = try await ChildProcess.run(
                 executable: executable, arguments: arguments, environment: context.environment, workingDirectory: workingDirectory,
                 timeout: context.remaining, outputLimit: context.outputLimit, onStart: context.processStarted,
-                onOutput: { console.write(String(decoding: $0, as: UTF8.self)) })
+                onOutput: { console.write(String(decoding: $0, as: UTF8.self), standardError: $1) })
             var stdout = console.mask(String(decoding: outcome.stdout, as: UTF8.self))
             var stderr = console.mask(String(decoding: outcome.stderr, as: UTF8.self))
             if outcome.stdoutTruncated { stdout += "\n--output truncated--" }

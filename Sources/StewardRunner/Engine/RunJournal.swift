@@ -15,9 +15,12 @@ import StewardKit
 public struct RunJournal: Sendable {
     /// The folder, or nil for a run kept in memory only (a nested document).
     public let folder: String?
+    /// Whether each change is flushed to disk; a run that is never resumed (a direct task) keeps its journal unflushed.
+    public let durable: Bool
 
-    public init(folder: String?) {
+    public init(folder: String?, durable: Bool = true) {
         self.folder = folder
+        self.durable = durable
     }
 
     public var statePath: String? { folder.map { "\($0)/state.json" } }
@@ -27,7 +30,7 @@ public struct RunJournal: Sendable {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try DurableFile.write(try encoder.encode(state), to: statePath, mode: 0o600)
+        try DurableFile.write(try encoder.encode(state), to: statePath, mode: 0o600, sync: durable)
     }
 
     public func load() throws -> RunState? {

@@ -131,18 +131,28 @@ public struct ActionRegistry: Sendable {
 /// Where a run's output goes as it is produced: a console log, a terminal, or nowhere.
 public final class Console: Sendable {
     let sink: (@Sendable (String) -> Void)?
+    /// Told which stream each piece of output came from (the direct channel keeps stdout and stderr apart).
+    let streams: (@Sendable (_ text: String, _ isStandardError: Bool) -> Void)?
     let secrets: [String]
 
     public init(secrets: [String] = [], sink: (@Sendable (String) -> Void)? = nil) {
         self.secrets = secrets.filter { !$0.isEmpty }
         self.sink = sink
+        self.streams = nil
+    }
+
+    public init(secrets: [String] = [], streams: (@Sendable (_ text: String, _ isStandardError: Bool) -> Void)?) {
+        self.secrets = secrets.filter { !$0.isEmpty }
+        self.sink = nil
+        self.streams = streams
     }
 
     public static let silent = Console()
 
-    public func write(_ text: String) {
-        guard let sink, !text.isEmpty else { return }
-        sink(mask(text))
+    public func write(_ text: String, standardError: Bool = false) {
+        guard !text.isEmpty else { return }
+        if let sink { sink(mask(text)) }
+        if let streams { streams(mask(text), standardError) }
     }
 
     /// The text with every secret replaced by `****`.

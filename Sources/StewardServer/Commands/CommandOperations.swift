@@ -162,6 +162,8 @@ struct CommandOperations: Sendable {
             "ServiceRole": "", "TimeoutSeconds": JSONValue(c.timeoutSeconds),
             "NotificationConfig": ["NotificationArn": "", "NotificationEvents": [], "NotificationType": ""],
             "CloudWatchOutputConfig": ["CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": false],
+            // Steward's own member: API or Direct.
+            "Origin": .string(c.origin),
         ])
     }
 

@@ -65,7 +65,9 @@ struct AgentChannel: Sendable {
         let connectionId = UUID()
         let (stream, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
         gateway.attach(instanceId: instanceId, connection: .init(id: connectionId, outbound: continuation))
-        continuation.yield(try welcome(nonce: nonce, instanceId: instanceId).encoded())
+        var welcome = try welcome(nonce: nonce, instanceId: instanceId)
+        welcome.tags = await nodeTags(instanceId)
+        continuation.yield(welcome.encoded())
         try? await store.updatePresence(instanceId: instanceId, pingStatus: "Online", at: Date().timeIntervalSince1970, info: nil)
         logger.info("agent connected", metadata: ["instance": "\(instanceId)"])
         await dispatcher.agentConnected(instanceId)
@@ -172,6 +174,25 @@ struct AgentChannel: Sendable {
         _ = gateway.send(reply, to: instanceId)
     }
 
+    /// The node's tags, which the agent keeps to check grants that target tags.
+    func nodeTags(_ instanceId: String) async -> [String: String]? {
+        guard let instance = try? await store.instance(id: instanceId),
+            let tags = try? await store.tags(region: instance.region, type: "ManagedInstance", id: instanceId)
+        else { return nil }
+        return Dictionary(tags.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Stores a direct task's audit record (a command of origin Direct) and acknowledges it.
+    func receiveAudit(_ record: DirectAuditRecord, from instanceId: String) async {
+        do {
+            if try await DirectAuditIntake(store: store).receive(record, from: instanceId) {
+                _ = gateway.send(ChannelFrame(type: .directAuditAck, commandId: record.commandId), to: instanceId)
+            }
+        } catch {
+            logger.warning("a direct audit record was not stored", metadata: ["instance": "\(instanceId)", "error": "\(error)"])
+        }
+    }
+
     func handle(_ frame: ChannelFrame, from instanceId: String) async {
         switch frame.type {
         case .info:
@@ -197,6 +218,8 @@ struct AgentChannel: Sendable {
             if let result = frame.result { await dispatcher.result(result, from: instanceId) }
         case .inventory:
             await receiveInventory(frame, from: instanceId)
+        case .directAudit:
+            if let record = frame.audit { await receiveAudit(record, from: instanceId) }
         default:
             break
         }

@@ -164,6 +164,8 @@ struct InstanceOperations: Sendable {
             "ResourceType": "ManagedInstance", "Name": JSONValue(i.name ?? i.info?.computerName),
             "IPAddress": JSONValue(i.info?.ipAddress), "ComputerName": JSONValue(i.info?.computerName),
             "SourceId": .string(i.instanceId), "SourceType": "AWS::SSM::ManagedInstance",
+            // Steward's own member: the node's identity key, for `steward exec --direct --node-fingerprint`.
+            "KeyFingerprint": Data(base64Encoded: i.signingKey).map { .string(DirectKeys.fingerprint(rawKey: $0)) } ?? .null,
         ])
     }
 

@@ -10,14 +10,14 @@ extension Store {
                 INSERT INTO commands (command_id, region, document_name, document_version, comment, parameters, instance_ids,
                     targets, requested_at, expires_after, timeout_seconds, execution_timeout, max_concurrency, max_errors,
                     status, status_details, target_count, completed_count, error_count, delivery_timed_out_count,
-                    cancel_requested, plan)
+                    cancel_requested, plan, origin)
                 VALUES (\(bind: c.commandId), \(bind: c.region), \(bind: c.documentName), \(bind: c.documentVersion),
                     \(bind: c.comment), \(bind: Columns.json(c.parameters)), \(bind: Columns.json(c.instanceIds)),
                     \(bind: Columns.json(c.targetPairs)), \(bind: c.requestedAt), \(bind: c.expiresAfter),
                     \(bind: c.timeoutSeconds), \(bind: c.executionTimeout), \(bind: c.maxConcurrency), \(bind: c.maxErrors),
                     \(bind: c.status), \(bind: c.statusDetails), \(bind: c.targetCount), \(bind: c.completedCount),
                     \(bind: c.errorCount), \(bind: c.deliveryTimedOutCount), \(bind: c.cancelRequested ? 1 : 0),
-                    \(bind: Columns.json(c.plan)))
+                    \(bind: Columns.json(c.plan)), \(bind: c.origin))
                 """
             ).run()
             for chunk in invocations.chunked(into: 100) {
@@ -121,6 +121,12 @@ extension Store {
     }
 
     static func command(_ row: any SQLRow) throws -> CommandRecord {
+        var record = try commandColumns(row)
+        record.origin = (try? row.string("origin")) ?? CommandRecord.apiOrigin
+        return record
+    }
+
+    static func commandColumns(_ row: any SQLRow) throws -> CommandRecord {
         CommandRecord(
             commandId: try row.string("command_id"), region: try row.string("region"),
             documentName: try row.string("document_name"), documentVersion: try row.string("document_version"),

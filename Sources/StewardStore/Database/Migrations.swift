@@ -136,6 +136,13 @@ extension Store {
                 "CREATE INDEX records_parent ON records (kind, region, parent)",
             ]
         ),
+        (
+            6,
+            [
+                // Where a command came from: API (SendCommand, associations) or Direct (run on a node with a grant, audited later).
+                "ALTER TABLE commands ADD COLUMN origin TEXT NOT NULL DEFAULT 'API'"
+            ]
+        ),
     ]
 
     func migrate() async throws {

@@ -89,6 +89,8 @@ struct Instances: AsyncParsableCommand {
 struct Commands: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List recent commands.")
     @Option(help: "Only commands with this status.") var status: String?
+    @Option(help: "Only commands of this origin: api (sent through the control plane) or direct (run with a grant).")
+    var origin: String?
     @Option(help: "How many at most.") var limit: Int = 50
     @OptionGroup var client: ClientOptions
 
@@ -96,17 +98,21 @@ struct Commands: AsyncParsableCommand {
         do {
             var body: [String: JSONValue] = [:]
             if let status { body["Filters"] = [["key": "Status", "value": .string(status)]] }
-            let items = Array(try await client.client().callAll("ListCommands", .object(body), key: "Commands", limit: limit).prefix(limit))
+            if let origin, !["api", "direct"].contains(origin.lowercased()) { throw ValidationError("--origin is api or direct") }
+            let all = try await client.client().callAll(
+                "ListCommands", .object(body), key: "Commands", limit: origin == nil ? limit : 10_000)
+            let items = Array(
+                all.filter { c in origin.map { (c["Origin"]?.textValue ?? "API").lowercased() == $0.lowercased() } ?? true }.prefix(limit))
             if client.output == .json { return client.printJSON(.array(items)) }
             print(
                 Table.render(
-                    ["COMMAND", "REQUESTED", "DOCUMENT", "STATUS", "DONE", "ERRORS", "TARGETS"],
+                    ["COMMAND", "REQUESTED", "DOCUMENT", "STATUS", "DONE", "ERRORS", "TARGETS", "ORIGIN"],
                     items.map { c in
                         [
                             c["CommandId"]?.textValue ?? "",
                             (c["RequestedDateTime"]?.numberValue ?? 0).shortDate,
                             c["DocumentName"]?.textValue ?? "", c["StatusDetails"]?.textValue ?? "", c["CompletedCount"]?.textValue ?? "",
-                            c["ErrorCount"]?.textValue ?? "", c["TargetCount"]?.textValue ?? "",
+                            c["ErrorCount"]?.textValue ?? "", c["TargetCount"]?.textValue ?? "", c["Origin"]?.textValue ?? "API",
                         ]
                     }))
         } catch { throw failure(error) }
