@@ -69,9 +69,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StewardImages",
+            dependencies: ["StewardKit", "StewardDocuments"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StewardServer",
             dependencies: [
-                "StewardKit", "StewardDocuments", "StewardStore",
+                "StewardKit", "StewardDocuments", "StewardStore", "StewardImages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,6 +141,11 @@ let package = Package(
         .testTarget(
             name: "StewardInventoryTests",
             dependencies: ["StewardTestSupport", "StewardInventory", "StewardKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StewardImagesTests",
+            dependencies: ["StewardImages", "StewardKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
