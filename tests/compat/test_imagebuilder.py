@@ -458,3 +458,32 @@ def test_steward_images_cli(server, tmp_path):
     assert bad.returncode != 0 and "InvalidVersionNumberException" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     inuse = steward("components", "rm", f"{name}@1.0.0")
     assert inuse.returncode != 0 and "ResourceDependencyException" in inuse.stderr
+
+
+def test_concurrent_creates_make_one_version(imagebuilder):
+    from concurrent.futures import ThreadPoolExecutor
+    ib = imagebuilder
+    name = unique("race")
+
+    def create(_):
+        try:
+            return component(ib, name, "1.0.0")
+        except ClientError as e:
+            return error_code(e)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(create, range(8)))
+    assert results.count(arn("component", f"{name}/1.0.0/1")) == 1
+    assert sorted(set(results) - {arn("component", f"{name}/1.0.0/1")}) == ["ResourceInUseException"]
+
+
+def test_large_component_document(imagebuilder):
+    # AWS keeps inline data to 16,000 characters and larger documents in S3; here large documents are accepted
+    # inline and kept in the data folder
+    ib = imagebuilder
+    big = HELLO + "".join(f"# padding line {i:07d} " + "x" * 80 + "\n" for i in range(30000))
+    assert len(big) > 2 * 1024 * 1024
+    name = unique("big")
+    built = component(ib, name, "1.0.0", data=big)
+    assert ib.get_component(componentBuildVersionArn=built)["component"]["data"] == big
+    ib.delete_component(componentBuildVersionArn=built)

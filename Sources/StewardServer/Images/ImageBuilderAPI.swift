@@ -15,6 +15,8 @@ struct ImageBuilderAPI: Sendable {
     let pager: Pager
     /// Where component documents too large to keep inline are written (`<data>/images/components`).
     let blobFolder: String
+    /// Writes run one at a time (within this server; replicas sharing a database do not coordinate yet).
+    let writes = WriteLock()
 
     /// Component data above this size goes to a file under ``blobFolder`` rather than into the record.
     static let inlineDataLimit = 2 << 20
@@ -142,6 +144,20 @@ struct ImageBuilderAPI: Sendable {
     /// Runs a mutating operation once per `clientToken`: the same token with the same request answers the first
     /// response again; with another request it is `IdempotentParameterMismatchException`.
     func idempotent(_ ctx: APIContext, _ body: RequestBody, operation: String, _ work: () async throws -> JSONValue) async throws
+        -> JSONValue
+    {
+        await writes.acquire()
+        do {
+            let response = try await once(ctx, body, operation: operation, work)
+            await writes.release()
+            return response
+        } catch {
+            await writes.release()
+            throw error
+        }
+    }
+
+    private func once(_ ctx: APIContext, _ body: RequestBody, operation: String, _ work: () async throws -> JSONValue) async throws
         -> JSONValue
     {
         let token = try body.requiredString("clientToken")
