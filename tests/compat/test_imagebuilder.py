@@ -485,5 +485,7 @@ def test_large_component_document(imagebuilder):
     assert len(big) > 2 * 1024 * 1024
     name = unique("big")
     built = component(ib, name, "1.0.0", data=big)
+    twin = component(ib, name, "1.0.1", data=big)
     assert ib.get_component(componentBuildVersionArn=built)["component"]["data"] == big
     ib.delete_component(componentBuildVersionArn=built)
+    assert ib.get_component(componentBuildVersionArn=twin)["component"]["data"] == big

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import StewardImages
 import StewardKit
@@ -80,8 +79,11 @@ extension ImageBuilderAPI {
             if data.utf8.count <= Self.inlineDataLimit {
                 record["data"] = .string(data)
             } else {
-                let file = SHA256.hash(data: Data(data.utf8)).map { String(format: "%02x", $0) }.joined() + ".yaml"
-                try FileManager.default.createDirectory(atPath: blobFolder, withIntermediateDirectories: true)
+                // One file per build, so that deleting a build never takes another's document.
+                let region = ImageBuilderARN.arnName(ctx.region)
+                let file = "\(region)/\(arnName)/\(version)-\(build).yaml"
+                let folder = "\(blobFolder)/\(region)/\(arnName)"
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 try Data(data.utf8).write(to: URL(fileURLWithPath: "\(blobFolder)/\(file)"), options: .atomic)
                 record["_dataFile"] = .string(file)
             }
