@@ -4,7 +4,8 @@ import StewardKit
 import StewardStore
 
 /// Components: AWSTOE documents with a semantic version and a build number the service assigns.
-/// Records: kind `ib-component`, id `<arn name>/<x.y.z>/<build>`, parent the ARN name.
+/// Records: kind `ib-component`, id `<arn name>/<x.y.z>/<build>`, parent the ARN name; the document is kept apart, in
+/// `ib-component-data` under the same id (or a file for large documents).
 extension ImageBuilderAPI {
     /// Every build of every component of the region, oldest version first.
     func components(_ ctx: APIContext, name: String? = nil) async throws -> [JSONValue] {
@@ -27,13 +28,15 @@ extension ImageBuilderAPI {
         return found
     }
 
-    /// The document text of a component record (inline, or from its file for large documents).
-    func componentData(_ record: JSONValue) -> String? {
-        if let data = record["data"]?.stringValue { return data }
-        guard let file = record["_dataFile"]?.stringValue, let bytes = FileManager.default.contents(atPath: "\(blobFolder)/\(file)") else {
-            return nil
+    /// The document text of a component build: in its own `ib-component-data` record (so that lists never read
+    /// documents), or in a file under the data folder for large documents.
+    func componentData(_ ctx: APIContext, _ record: JSONValue) async throws -> String? {
+        if let file = record["_dataFile"]?.stringValue {
+            return FileManager.default.contents(atPath: "\(blobFolder)/\(file)").map { String(decoding: $0, as: UTF8.self) }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        let build = Self.buildVersion(record)
+        let id = "\(ImageBuilderARN.arnName(record["name"]?.textValue ?? ""))/\(build.version)/\(build.build)"
+        return try await store.record(kind: Kind.componentData, region: ctx.region, id: id)?["data"]?.stringValue
     }
 
     func createComponent(_ ctx: APIContext, _ body: RequestBody) async throws -> JSONValue {
@@ -77,7 +80,9 @@ extension ImageBuilderAPI {
                 "dateCreated": .string(ctx.nowSeconds.iso8601), "tags": tags, "_build": .number(Double(build)),
             ])
             if data.utf8.count <= Self.inlineDataLimit {
-                record["data"] = .string(data)
+                try await store.putRecord(
+                    kind: Kind.componentData, region: ctx.region, id: "\(arnName)/\(version)/\(build)", parent: arnName,
+                    body: ["data": .string(data)], now: ctx.nowSeconds)
             } else {
                 // One file per build, so that deleting a build never takes another's document.
                 let region = ImageBuilderARN.arnName(ctx.region)
@@ -101,7 +106,7 @@ extension ImageBuilderAPI {
     func getComponent(_ ctx: APIContext, _ body: RequestBody) async throws -> JSONValue {
         let arn = try Self.arn(ctx, body, "componentBuildVersionArn", kind: .component)
         var record = try await component(ctx, arn)
-        if record["data"] == nil { record["data"] = JSONValue(componentData(record)) }
+        record["data"] = JSONValue(try await componentData(ctx, record))
         let version = Self.buildVersion(record).version
         let siblings = try await components(ctx, name: arn.name)
         return [
@@ -180,6 +185,7 @@ extension ImageBuilderAPI {
         }
         guard users.isEmpty else { throw Self.dependency(arn.description, usedBy: users) }
         try await store.deleteRecords(kind: Kind.component, region: ctx.region, id: "\(arn.name)/\(build.version)/\(build.build)")
+        try await store.deleteRecords(kind: Kind.componentData, region: ctx.region, id: "\(arn.name)/\(build.version)/\(build.build)")
         if let file = record["_dataFile"]?.stringValue { try? FileManager.default.removeItem(atPath: "\(blobFolder)/\(file)") }
         return ["requestId": .string(ctx.requestId), "componentBuildVersionArn": .string(arn.description)]
     }

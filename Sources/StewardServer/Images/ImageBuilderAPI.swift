@@ -18,11 +18,12 @@ struct ImageBuilderAPI: Sendable {
     /// Writes run one at a time (within this server; replicas sharing a database do not coordinate yet).
     let writes = WriteLock()
 
-    /// Component data above this size goes to a file under ``blobFolder`` rather than into the record.
+    /// Component data above this size goes to a file under ``blobFolder`` rather than into a record.
     static let inlineDataLimit = 2 << 20
 
     enum Kind {
         static let component = "ib-component"
+        static let componentData = "ib-component-data"
         static let recipe = "ib-recipe"
         static let infrastructure = "ib-infrastructure"
         static let distribution = "ib-distribution"
