@@ -70,9 +70,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "StewardImages",
+            dependencies: ["StewardKit", "StewardDocuments"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "StewardServer",
             dependencies: [
-                "StewardKit", "StewardDocuments", "StewardStore",
+                "StewardKit", "StewardDocuments", "StewardStore", "StewardImages",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -140,6 +145,11 @@ let package = Package(
         .testTarget(
             name: "StewardInventoryTests",
             dependencies: ["StewardTestSupport", "StewardInventory", "StewardKit"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StewardImagesTests",
+            dependencies: ["StewardImages", "StewardKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -107,14 +107,20 @@ public struct StewardServer: Sendable {
             store: store, groups: groups, pager: pager,
             groupsChanged: { region in await associations.groupsChanged(region: region) }
         ).register(into: &restOperations)
+        var restRoutes: [String: RESTRoute] = [:]
+        ImageBuilderAPI(store: store, pager: pager, blobFolder: "\(folder.path)/images/components").register(into: &restRoutes)
         let api = APIRouter(
-            verifier: verifier, operations: operations, restOperations: restOperations, accountId: configuration.accountId, logger: logger)
+            verifier: verifier, operations: operations, restOperations: restOperations, restRoutes: restRoutes,
+            accountId: configuration.accountId, logger: logger)
 
         let router = Router()
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.post("/") { request, context in await api.respond(request, context: context) }
         for path in api.restOperations.keys {
             router.post(RouterPath(path)) { request, _ in await api.respondREST(request, path: path) }
+        }
+        for route in api.restRoutes.values {
+            router.on(RouterPath(route.path), method: route.method) { request, _ in await api.respond(request, route: route) }
         }
         router.get("/outputs/:command/:instance/:plugin/:stream") { request, context -> Response in
             let identity: SigV4Verifier.Identity

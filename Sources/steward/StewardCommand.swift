@@ -10,7 +10,7 @@ struct StewardCommand: AsyncParsableCommand {
         subcommands: [
             Dev.self, Server.self, AccessKey.self, ActivationGroup.self, Instances.self, Run.self, Commands.self,
             CommandGroup.self, Documents.self, Params.self, Keys.self, InventoryGroup.self, Groups.self, Associations.self, Bench.self,
-            GrantGroup.self, Exec.self,
+            GrantGroup.self, Exec.self, Images.self,
         ])
 }
 

@@ -310,6 +310,12 @@ def groups(server):
 
 
 @pytest.fixture(scope="session")
+def imagebuilder(server):
+    """boto3 EC2 Image Builder client pointed at the test server (image pipeline definitions)."""
+    return _make_client(server, service="imagebuilder")
+
+
+@pytest.fixture(scope="session")
 def ssm_client_factory(server):
     """Build an SSM client with other credentials (for auth tests); no retries."""
 

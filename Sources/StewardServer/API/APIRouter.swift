@@ -17,6 +17,8 @@ struct APIRouter: Sendable {
     let operations: [String: Operation]
     /// REST-JSON operations (AWS Resource Groups) by path, all `POST`.
     let restOperations: [String: Operation]
+    /// Other REST-JSON routes (EC2 Image Builder), any method, by ``RESTRoute/key``.
+    var restRoutes: [String: RESTRoute] = [:]
     let accountId: String
     let logger: Logger
 
@@ -57,50 +59,20 @@ struct APIRouter: Sendable {
         }
     }
 
-    /// Serves a REST-JSON operation (`POST /groups`, ...): the body is the input, paging members may come in the
-    /// query string, and errors carry their code in `x-amzn-ErrorType` with the HTTP status the service model gives.
+    /// Serves a REST-JSON operation of AWS Resource Groups (`POST /groups`, ...): the body is the input, paging members
+    /// may come in the query string, and client errors are `BadRequestException`.
     func respondREST(_ request: Request, path: String) async -> Response {
-        let requestId = UUID().uuidString.lowercased()
-        do {
-            var request = request
-            let buffer: ByteBuffer
-            do { buffer = try await request.collectBody(upTo: 1 << 20) } catch {
-                throw AWSError("BadRequestException", "The request body is larger than 1 MB.", status: 413)
-            }
-            let body = Array(buffer.readableBytesView)
-            let identity = try await verifier.verify(
-                method: "POST", path: request.uri.path, query: request.uri.query ?? "", authority: request.head.authority,
-                headers: request.headers, body: body, now: Date())
-            guard let operation = restOperations[path] else { throw AWSError("NotFoundException", "No operation at \(path).", status: 404) }
-            var fields = body.isEmpty ? [:] : try StewardKit.RequestBody(bytes: body).fields
-            for (name, value) in request.uri.queryParameters where fields[String(name)] == nil {
-                let text = String(value)
-                fields[String(name)] = name == "MaxResults" ? (Double(text).map { .number($0) } ?? .string(text)) : .string(text)
-            }
-            let host = request.head.authority ?? "127.0.0.1"
-            let apiContext = APIContext(
-                region: identity.region, accountId: accountId, requestId: requestId, now: Date(), logger: logger, baseURL: "http://\(host)")
-            let result = try await operation(apiContext, try StewardKit.RequestBody(.object(fields)))
-            return APIRouter.json(result, status: .ok, requestId: requestId, contentType: "application/json")
-        } catch let error as AWSError {
-            if error.status >= 500 { logger.error("request failed", metadata: ["request": "\(requestId)", "error": "\(error)"]) }
-            // Authentication codes stay as they are; other client errors take the REST services' generic name.
-            let keep =
-                error.status != 400
-                || error.code.hasSuffix("Exception") && error.code != "ValidationException"
-                    && error.code != "SerializationException"
-            let code = keep ? error.code : "BadRequestException"
-            var response = APIRouter.json(
-                ["__type": .string(code), "Message": .string(error.message), "message": .string(error.message)],
-                status: .init(code: error.status), requestId: requestId, contentType: "application/json")
-            response.headers[HTTPField.Name("x-amzn-ErrorType")!] = code
-            return response
-        } catch {
-            logger.error("request failed", metadata: ["request": "\(requestId)", "error": "\(error)"])
+        guard let operation = restOperations[path] else {
             return APIRouter.json(
-                ["__type": "InternalServerErrorException", "Message": "An internal error occurred."], status: .internalServerError,
-                requestId: requestId, contentType: "application/json")
+                ["__type": "NotFoundException", "Message": .string("No operation at \(path).")], status: .notFound,
+                requestId: UUID().uuidString.lowercased(), contentType: "application/json")
         }
+        let paging: [String: RESTRoute.QueryMember] = [
+            "maxResults": .init(member: "MaxResults", type: .integer), "nextToken": .init(member: "NextToken", type: .string),
+            "MaxResults": .init(member: "MaxResults", type: .integer), "NextToken": .init(member: "NextToken", type: .string),
+        ]
+        let route = RESTRoute(method: .post, path: path, query: paging, clientErrorCode: "BadRequestException", operation: operation)
+        return await respond(request, route: route)
     }
 
     static func json(

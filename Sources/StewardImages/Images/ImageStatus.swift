@@ -1,0 +1,45 @@
+/// The states of an image build, as Image Builder names them. A new image moves through the build, test and
+/// distribution states and ends AVAILABLE, FAILED or CANCELLED; the last three come from later resource management.
+public enum ImageStatus: String, Sendable, CaseIterable {
+    case pending = "PENDING"
+    case creating = "CREATING"
+    case building = "BUILDING"
+    case testing = "TESTING"
+    case distributing = "DISTRIBUTING"
+    case integrating = "INTEGRATING"
+    case available = "AVAILABLE"
+    case cancelled = "CANCELLED"
+    case failed = "FAILED"
+    case deprecated = "DEPRECATED"
+    case deleted = "DELETED"
+    case disabled = "DISABLED"
+
+    /// Whether a build in this state is still under way (it can be cancelled, not deleted).
+    public var inProgress: Bool {
+        switch self {
+        case .pending, .creating, .building, .testing, .distributing, .integrating: true
+        default: false
+        }
+    }
+}
+
+/// A pipeline schedule's expression: `cron(<min> <hour> <day> <month> <day-of-week> <year>)` with exactly one of day and
+/// day-of-week `?`, as Image Builder takes it, or `rate(<n> <unit>)`. Only the shape is checked here.
+public enum ScheduleExpression {
+    public static func check(_ text: String) -> String? {
+        if text.hasPrefix("cron("), text.hasSuffix(")") {
+            let fields = text.dropFirst(5).dropLast().split(separator: " ")
+            guard fields.count == 6 else { return "a cron expression has 6 fields: minute hour day month day-of-week year" }
+            guard (fields[2] == "?") != (fields[4] == "?") else { return "exactly one of day and day-of-week must be ?" }
+            return nil
+        }
+        if text.hasPrefix("rate("), text.hasSuffix(")") {
+            let parts = text.dropFirst(5).dropLast().split(separator: " ")
+            guard parts.count == 2, let n = Int(parts[0]), n > 0,
+                ["minute", "minutes", "hour", "hours", "day", "days"].contains(String(parts[1]))
+            else { return "a rate expression is rate(<n> minutes|hours|days)" }
+            return nil
+        }
+        return "use cron(...) or rate(...)"
+    }
+}
