@@ -60,6 +60,8 @@ public actor AgentRuntime {
     let options: Options
     let logger: Logger
     let slots: Slots
+    /// Interactive sessions opened through the channel.
+    public let sessions: SessionHost
 
     private var outbound: AsyncStream<String>.Continuation?
     private var running: [String: Task<Void, Never>] = [:]
@@ -82,6 +84,7 @@ public actor AgentRuntime {
         var logger = logger
         logger[metadataKey: "instance"] = "\(identity.instanceId)"
         self.logger = logger
+        self.sessions = SessionHost(logger: logger)
     }
 
     public nonisolated var instanceId: String { identity.instanceId }
@@ -105,6 +108,11 @@ public actor AgentRuntime {
             }
         }
         defer { schedule?.cancel() }
+        let sessionOutput = Task { await self.forwardSessionMessages() }
+        defer {
+            sessionOutput.cancel()
+            sessions.terminateAll()
+        }
         var attempt = 0
         while !Task.isCancelled {
             let welcomed = await connectOnce()
@@ -243,9 +251,11 @@ public actor AgentRuntime {
         isConnected = false
         for (_, waiter) in inventoryWaiters { waiter.resume(returning: nil) }
         inventoryWaiters.removeAll()
+        // The server ends these sessions when the channel goes; their shells must not linger unreachable.
+        sessions.terminateAll()
     }
 
-    private func send(_ frame: ChannelFrame) {
+    func send(_ frame: ChannelFrame) {
         outbound?.yield(frame.encoded())
     }
 
@@ -269,6 +279,8 @@ public actor AgentRuntime {
             if let id = frame.commandId { folder.removeOutbox(id) }
         case .inventoryAck:
             if let id = frame.uploadId, let waiter = inventoryWaiters.removeValue(forKey: id) { waiter.resume(returning: frame) }
+        case .session:
+            receiveSession(frame)
         case .error:
             logger.warning("the server closed the channel: \(frame.reason ?? "no reason given")")
         default:

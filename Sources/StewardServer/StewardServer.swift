@@ -86,6 +86,11 @@ public struct StewardServer: Sendable {
         }
         let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)
+        let sessions = SessionRelay(
+            store: store, gateway: gateway, signingKey: serverKey, root: folder.sessionsPath, logger: logger)
+        try await sessions.recover(now: Date().timeIntervalSince1970)
+        let sessionOperations = SessionOperations(store: store, relay: sessions, gateway: gateway, pager: pager)
+        sessionOperations.register(into: &operations)
         let api = APIRouter(verifier: verifier, operations: operations, accountId: configuration.accountId, logger: logger)
 
         let router = Router()
@@ -109,9 +114,26 @@ public struct StewardServer: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
+        router.get("/sessions/:session/transcript") { request, context -> Response in
+            let identity: SigV4Verifier.Identity
+            do {
+                identity = try await verifier.verify(
+                    method: "GET", path: request.uri.path, query: request.uri.query ?? "", authority: request.head.authority,
+                    headers: request.headers, body: [], now: Date())
+            } catch let error as AWSError {
+                return APIRouter.json(error.body, status: .init(code: error.status), requestId: UUID().uuidString.lowercased())
+            }
+            guard
+                let (_, text) = try await sessionOperations.transcript(
+                    region: identity.region, sessionId: context.parameters.get("session") ?? "")
+            else { return Response(status: .notFound) }
+            return Response(
+                status: .ok, headers: [.contentType: "application/x-asciicast"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
 
         let channel = AgentChannel(
-            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, nodeChanged: nodeChanged,
+            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, sessions: sessions,
+            nodeChanged: nodeChanged,
             serverSigningKey: serverKey, logger: logger)
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
@@ -122,6 +144,11 @@ public struct StewardServer: Sendable {
         }
         wsRouter.ws("/agent/v1/channel") { inbound, outbound, _ in
             try await channel.channel(inbound: inbound, outbound: outbound)
+        }
+        let sessionStream = SessionStream(relay: sessions, logger: logger)
+        wsRouter.ws("/sessions/v1/stream/:session") { inbound, outbound, context in
+            let id = context.requestContext.parameters.get("session") ?? ""
+            try await sessionStream.serve(sessionId: id, inbound: inbound, outbound: outbound)
         }
 
         let sweeper = Sweeper(dispatcher: dispatcher)

@@ -10,6 +10,7 @@ struct StewardCommand: AsyncParsableCommand {
         subcommands: [
             Dev.self, Server.self, AccessKey.self, ActivationGroup.self, Instances.self, Run.self, Commands.self,
             CommandGroup.self, Documents.self, Params.self, Keys.self, InventoryGroup.self, Bench.self,
+            SessionCommand.self, SessionsGroup.self,
         ])
 }
 

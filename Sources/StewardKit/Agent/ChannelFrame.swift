@@ -37,6 +37,8 @@ public struct ChannelFrame: Sendable, Codable {
         case inventory
         /// server → agent: the upload is stored; `mismatched` names hash-only types the server does not hold.
         case inventoryAck
+        /// either way: an interactive session's message (``SessionMessage``); `open` comes sealed.
+        case session
     }
 
     public var type: Kind
@@ -56,13 +58,16 @@ public struct ChannelFrame: Sendable, Codable {
     public var inventory: [InventoryWireItem]?
     public var uploadId: String?
     public var mismatched: [String]?
+    /// On `session`.
+    public var session: SessionMessage?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
         sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil,
         signingKey: String? = nil, encryptionKey: String? = nil, inventory: [InventoryWireItem]? = nil, uploadId: String? = nil,
-        mismatched: [String]? = nil
+        mismatched: [String]? = nil, session: SessionMessage? = nil
     ) {
+        self.session = session
         self.inventory = inventory
         self.uploadId = uploadId
         self.mismatched = mismatched

@@ -13,6 +13,7 @@ struct AgentChannel: Sendable {
     let gateway: AgentGateway
     let dispatcher: Dispatcher
     let inventory: InventoryIntake
+    let sessions: SessionRelay
     let nodeChanged: @Sendable (String, String) -> Void
     let serverSigningKey: Curve25519.Signing.PrivateKey
     let logger: Logger
@@ -86,6 +87,7 @@ struct AgentChannel: Sendable {
         continuation.finish()
         writer.cancel()
         if gateway.detach(instanceId: instanceId, connectionId: connectionId) {
+            await sessions.agentGone(instanceId)
             try? await store.updatePresence(
                 instanceId: instanceId, pingStatus: "ConnectionLost", at: Date().timeIntervalSince1970, info: nil)
             logger.info("agent disconnected", metadata: ["instance": "\(instanceId)"])
@@ -184,6 +186,10 @@ struct AgentChannel: Sendable {
             if let result = frame.result { await dispatcher.result(result, from: instanceId) }
         case .inventory:
             await receiveInventory(frame, from: instanceId)
+        case .session:
+            if let message = frame.session {
+                await sessions.fromAgent(message, instanceId: instanceId, now: Date().timeIntervalSince1970)
+            }
         default:
             break
         }
