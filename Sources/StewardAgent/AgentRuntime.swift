@@ -62,6 +62,8 @@ public actor AgentRuntime {
     let slots: Slots
     /// Interactive sessions opened through the channel.
     public let sessions: SessionHost
+    /// The keys that authenticate each open session's messages on the channel.
+    var sessionKeys: [String: SessionAuthenticator] = [:]
 
     private var outbound: AsyncStream<String>.Continuation?
     private var running: [String: Task<Void, Never>] = [:]

@@ -37,16 +37,18 @@ public final class SessionHost: Sendable {
     public var count: Int { terminals.withLock { $0.count } }
 
     /// Starts the shell (or command) of an open request; answers `opened`, or `exit` with the reason it could not.
-    public func open(_ request: SessionOpenRequest, now: Double = Date().timeIntervalSince1970) {
+    /// Returns whether the shell started.
+    @discardableResult
+    public func open(_ request: SessionOpenRequest, now: Double = Date().timeIntervalSince1970) -> Bool {
         let id = request.sessionId
         guard seen.withLock({ $0.insert(id).inserted }) else {
-            return send(SessionMessage(.exit, sessionId: id, exitCode: -1, reason: "this session was opened before"))
+            return refuse(id, "this session was opened before")
         }
         guard request.notAfter > now else {
-            return send(SessionMessage(.exit, sessionId: id, exitCode: -1, reason: "the open request expired before it arrived"))
+            return refuse(id, "the open request expired before it arrived")
         }
         guard count < Self.limit else {
-            return send(SessionMessage(.exit, sessionId: id, exitCode: -1, reason: "the node already runs \(Self.limit) sessions"))
+            return refuse(id, "the node already runs \(Self.limit) sessions")
         }
         let program = Self.program(term: request.term, command: request.command)
         let offset = Mutex(0)
@@ -65,10 +67,16 @@ public final class SessionHost: Sendable {
             logger.notice(
                 "session started", metadata: ["session": "\(id)", "owner": "\(request.owner)", "pid": "\(terminal.pid)"])
             send(SessionMessage(.opened, sessionId: id))
+            return true
         } catch {
             logger.warning("a session could not start", metadata: ["session": "\(id)", "error": "\(error)"])
-            send(SessionMessage(.exit, sessionId: id, exitCode: -1, reason: "\(error)"))
+            return refuse(id, "\(error)")
         }
+    }
+
+    private func refuse(_ id: String, _ reason: String) -> Bool {
+        send(SessionMessage(.exit, sessionId: id, exitCode: -1, reason: reason))
+        return false
     }
 
     /// Input, resize, signal, ack or close for a running session; anything for an unknown session is answered with

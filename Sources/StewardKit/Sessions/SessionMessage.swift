@@ -41,6 +41,10 @@ public struct SessionMessage: Sendable, Codable, Hashable {
     public var signal: String?
     public var exitCode: Int?
     public var reason: String?
+    /// On the agent channel: the message's number in its direction (strictly increasing) and its HMAC under the
+    /// session's key (see ``SessionAuthenticator``).
+    public var seq: Int?
+    public var mac: String?
 
     public init(
         _ kind: Kind, sessionId: String, data: String? = nil, offset: Int? = nil, cols: Int? = nil, rows: Int? = nil,
@@ -87,6 +91,8 @@ public struct SessionOpenRequest: Sendable, Codable, Hashable {
     public var rows: Int
     /// Who asked, for the agent's log.
     public var owner: String
+    /// Base64 256-bit key that authenticates the session's messages on the agent channel both ways.
+    public var key: String?
     /// Run this command line in the terminal instead of a login shell (`AWS-StartInteractiveCommand`).
     public var command: String?
 

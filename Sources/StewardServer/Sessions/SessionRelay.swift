@@ -16,6 +16,8 @@ actor SessionRelay {
     static let idleTimeout: Duration = .seconds(20 * 60)
     /// How long a terminated session may take to confirm before it is recorded as ended anyway.
     static let terminateGrace: Duration = .seconds(10)
+    /// How long an agent may take to start a shell.
+    static let openTimeout: Duration = .seconds(30)
 
     /// What the operator's connection is sent.
     enum ClientFrame: Sendable {
@@ -38,6 +40,10 @@ actor SessionRelay {
         var link: Link?
         /// The open request went to the agent.
         var openSent = false
+        /// The agent said the shell runs.
+        var confirmed = false
+        /// Numbers and authenticates the session's messages on the agent channel, with the key sent in the open request.
+        var authenticator: SessionAuthenticator?
         /// Output that arrived while no operator was connected, delivered when one is.
         var pending: [(bytes: [UInt8], end: Int)] = []
         var transcript: SessionTranscript?
@@ -125,10 +131,9 @@ actor SessionRelay {
         }
         guard session.record.status != .terminating else { return }
         session.record.status = .terminating
+        toAgent(SessionMessage(.close, sessionId: sessionId), &session)
         live[sessionId] = session
         persist(session.record)
-        gateway.send(
-            ChannelFrame(type: .session, session: SessionMessage(.close, sessionId: sessionId)), to: session.record.target)
         arm(sessionId, after: Self.terminateGrace) { relay in
             await relay.end(sessionId, status: .terminated, details: "Terminated; the node did not confirm that the shell ended.")
         }
@@ -172,9 +177,12 @@ actor SessionRelay {
                 session.transcript = try SessionTranscript(
                     path: transcriptPath(region: session.record.region, sessionId: sessionId), start: now, cols: cols, rows: rows,
                     term: term, title: "\(sessionId) on \(target)")
-                let request = SessionOpenRequest(
+                let (key, keyText) = SessionAuthenticator.newKey()
+                var request = SessionOpenRequest(
                     sessionId: sessionId, instanceId: target, notAfter: now + 30, term: term, cols: cols, rows: rows,
                     owner: session.record.owner, command: session.record.command)
+                request.key = keyText
+                session.authenticator = SessionAuthenticator(key: key)
                 let sealed = try SealedEnvelope.seal(
                     try JSONEncoder().encode(request), to: target, recipientKey: session.encryptionKey, signingKey: signingKey, now: now)
                 gateway.send(ChannelFrame(type: .session, sealed: sealed, session: SessionMessage(.open, sessionId: sessionId)), to: target)
@@ -185,8 +193,7 @@ actor SessionRelay {
                 return .failure(AWSError.internalError("The session could not be opened."))
             }
         } else {
-            gateway.send(
-                ChannelFrame(type: .session, session: SessionMessage(.resize, sessionId: sessionId, cols: cols, rows: rows)), to: target)
+            toAgent(SessionMessage(.resize, sessionId: sessionId, cols: cols, rows: rows), &session)
             session.transcript?.resize(cols: cols, rows: rows, at: now)
             session.record.status = .connected
             persist(session.record)
@@ -194,34 +201,49 @@ actor SessionRelay {
         for chunk in session.pending { continuation.yield(.output(chunk.bytes, end: chunk.end)) }
         session.pending = []
         live[sessionId] = session
+        if !session.confirmed {
+            // An agent that does not know sessions (or cannot start a shell) must not leave the client waiting.
+            arm(sessionId, after: Self.openTimeout) { relay in
+                await relay.end(sessionId, status: .failed, details: "The node did not start the session in time.")
+            }
+        }
         return .success((stream, link.id))
     }
 
     /// A message from the operator's connection (typed bytes, resize, signal, close).
     func fromClient(_ sessionId: String, _ message: SessionMessage, now: Double) {
-        guard let session = live[sessionId], session.openSent else { return }
+        guard var session = live[sessionId], session.openSent else { return }
         switch message.kind {
-        case .input, .signal:
-            gateway.send(ChannelFrame(type: .session, session: message), to: session.record.target)
+        case .input:
+            toAgent(.input(sessionId, message.bytes), &session)
+        case .signal:
+            guard let name = message.signal?.uppercased(), SessionMessage.signals[name] != nil else { return }
+            toAgent(SessionMessage(.signal, sessionId: sessionId, signal: name), &session)
         case .resize:
             let cols = min(max(message.cols ?? 80, 1), 1000)
             let rows = min(max(message.rows ?? 24, 1), 1000)
             session.transcript?.resize(cols: cols, rows: rows, at: now)
-            gateway.send(
-                ChannelFrame(type: .session, session: SessionMessage(.resize, sessionId: sessionId, cols: cols, rows: rows)),
-                to: session.record.target)
+            toAgent(SessionMessage(.resize, sessionId: sessionId, cols: cols, rows: rows), &session)
         case .close:
-            terminate(sessionId, region: session.record.region)
+            return terminate(sessionId, region: session.record.region)
         default:
-            break
+            return
         }
+        live[sessionId] = session
     }
 
     /// The operator's connection wrote output up to `end`: the agent may send more.
     func delivered(_ sessionId: String, end: Int) {
-        guard let session = live[sessionId] else { return }
-        gateway.send(
-            ChannelFrame(type: .session, session: SessionMessage(.ack, sessionId: sessionId, offset: end)), to: session.record.target)
+        guard var session = live[sessionId] else { return }
+        toAgent(SessionMessage(.ack, sessionId: sessionId, offset: end), &session)
+        live[sessionId] = session
+    }
+
+    /// Sends a message of a session to its agent, numbered and authenticated.
+    private func toAgent(_ message: SessionMessage, _ session: inout Live) {
+        guard var authenticator = session.authenticator else { return }
+        gateway.send(ChannelFrame(type: .session, session: authenticator.sign(message, .toAgent)), to: session.record.target)
+        session.authenticator = authenticator
     }
 
     /// The operator's connection closed; the shell keeps running until it is resumed, terminated or idle too long.
@@ -245,12 +267,30 @@ actor SessionRelay {
     func fromAgent(_ message: SessionMessage, instanceId: String, now: Double) {
         let id = message.sessionId
         guard var session = live[id], session.record.target == instanceId else { return }
+        if var authenticator = session.authenticator, authenticator.accept(message, .fromAgent) {
+            session.authenticator = authenticator
+        } else if !(message.kind == .exit && !session.confirmed) {
+            // Only a refusal to open may come unauthenticated (the agent may not have the key then).
+            logger.warning("dropped a session message that does not authenticate", metadata: ["session": "\(id)"])
+            return
+        }
         switch message.kind {
         case .opened:
+            session.confirmed = true
             if session.record.status == .connecting {
                 session.record.status = session.link == nil ? .disconnected : .connected
                 persist(session.record)
             }
+            live[id] = session
+            if session.link == nil {
+                arm(id, after: Self.idleTimeout) { relay in
+                    await relay.end(id, status: .terminated, details: "Terminated after being disconnected for too long.")
+                }
+            } else {
+                live[id]?.timer?.cancel()
+                live[id]?.timer = nil
+            }
+            return
         case .output:
             let bytes = message.bytes
             let end = (message.offset ?? 0) + bytes.count
@@ -302,7 +342,7 @@ actor SessionRelay {
         }
         if session.openSent, exitCode == nil, gateway.isConnected(session.record.target) {
             // The shell may still run (timeouts, a node that stopped answering): the agent is told to end it.
-            gateway.send(ChannelFrame(type: .session, session: SessionMessage(.close, sessionId: sessionId)), to: session.record.target)
+            toAgent(SessionMessage(.close, sessionId: sessionId), &session)
         }
         logger.info(
             "session ended",
