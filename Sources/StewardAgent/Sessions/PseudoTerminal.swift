@@ -194,7 +194,7 @@ public final class PseudoTerminal: Sendable {
 
     /// The thread's loop: output out (within the window), input in, until the program has exited and its output is read.
     private func pump(onOutput: @Sendable ([UInt8]) -> Void, onExit: @Sendable (Int32) -> Void) {
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var produced = 0
         var masterOpen = true
         var exitStatus: Int32?
@@ -245,13 +245,24 @@ public final class PseudoTerminal: Sendable {
                 if n > 0 { state.withLock { $0.pendingInput.removeFirst(min(n, $0.pendingInput.count)) } }
             }
             if revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
-                let n = read(master, &buffer, buffer.count)
-                if n > 0 {
-                    produced += n
-                    onOutput(Array(buffer[0..<n]))
-                } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
-                    // EIO: every holder of the terminal's other end has closed it.
-                    masterOpen = false
+                // A terminal hands out a few KiB per read: what is there now goes out as one chunk, up to the window.
+                let room = min(buffer.count, Self.window - (produced - consumed))
+                var filled = 0
+                while filled < room {
+                    let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress! + filled, room - filled) }
+                    if n > 0 {
+                        filled += n
+                    } else {
+                        if n == 0 || (errno != EAGAIN && errno != EINTR) {
+                            // EIO: every holder of the terminal's other end has closed it.
+                            masterOpen = false
+                        }
+                        break
+                    }
+                }
+                if filled > 0 {
+                    produced += filled
+                    onOutput(Array(buffer[0..<filled]))
                 }
             }
         }

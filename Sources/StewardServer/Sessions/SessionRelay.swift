@@ -16,6 +16,8 @@ actor SessionRelay {
     static let idleTimeout: Duration = .seconds(20 * 60)
     /// How long a terminated session may take to confirm before it is recorded as ended anyway.
     static let terminateGrace: Duration = .seconds(10)
+    /// Output is acknowledged to the agent each time this much more has reached the operator.
+    static let ackEvery = 32 * 1024
     /// How long an agent may take to start a shell.
     static let openTimeout: Duration = .seconds(30)
 
@@ -42,6 +44,8 @@ actor SessionRelay {
         var openSent = false
         /// The agent said the shell runs.
         var confirmed = false
+        /// Output offset last acknowledged to the agent.
+        var acknowledged = 0
         /// Numbers and authenticates the session's messages on the agent channel, with the key sent in the open request.
         var authenticator: SessionAuthenticator?
         /// Output that arrived while no operator was connected, delivered when one is.
@@ -234,7 +238,9 @@ actor SessionRelay {
 
     /// The operator's connection wrote output up to `end`: the agent may send more.
     func delivered(_ sessionId: String, end: Int) {
-        guard var session = live[sessionId] else { return }
+        guard var session = live[sessionId], end - session.acknowledged >= Self.ackEvery else { return }
+        // Acknowledging in steps well under the agent's window keeps it busy without a message per chunk.
+        session.acknowledged = end
         toAgent(SessionMessage(.ack, sessionId: sessionId, offset: end), &session)
         live[sessionId] = session
     }

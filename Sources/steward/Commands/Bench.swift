@@ -6,7 +6,8 @@ import StewardServer
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print figures.", subcommands: [Fanout.self, BenchParams.self, BenchInventory.self, BenchConverge.self])
+        abstract: "Benchmarks that print figures.",
+        subcommands: [Fanout.self, BenchParams.self, BenchInventory.self, BenchConverge.self, BenchSessions.self])
 }
 
 /// Run Command fan-out: a real server process, a swarm process of many agent identities, and separate agent processes.
