@@ -114,27 +114,11 @@ public struct StewardServer: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
-        router.get("/sessions/:session/transcript") { request, context -> Response in
-            let identity: SigV4Verifier.Identity
-            do {
-                identity = try await verifier.verify(
-                    method: "GET", path: request.uri.path, query: request.uri.query ?? "", authority: request.head.authority,
-                    headers: request.headers, body: [], now: Date())
-            } catch let error as AWSError {
-                return APIRouter.json(error.body, status: .init(code: error.status), requestId: UUID().uuidString.lowercased())
-            }
-            guard
-                let (_, text) = try await sessionOperations.transcript(
-                    region: identity.region, sessionId: context.parameters.get("session") ?? "")
-            else { return Response(status: .notFound) }
-            return Response(
-                status: .ok, headers: [.contentType: "application/x-asciicast"], body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
+        sessionOperations.addTranscriptRoute(to: router, verifier: verifier)
 
         let channel = AgentChannel(
-            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, sessions: sessions,
-            nodeChanged: nodeChanged,
-            serverSigningKey: serverKey, logger: logger)
+            store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, nodeChanged: nodeChanged,
+            serverSigningKey: serverKey, logger: logger, sessions: sessions)
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
             try await channel.register(inbound: inbound, outbound: outbound)
@@ -145,11 +129,7 @@ public struct StewardServer: Sendable {
         wsRouter.ws("/agent/v1/channel") { inbound, outbound, _ in
             try await channel.channel(inbound: inbound, outbound: outbound)
         }
-        let sessionStream = SessionStream(relay: sessions, logger: logger)
-        wsRouter.ws("/sessions/v1/stream/:session") { inbound, outbound, context in
-            let id = context.requestContext.parameters.get("session") ?? ""
-            try await sessionStream.serve(sessionId: id, inbound: inbound, outbound: outbound)
-        }
+        SessionStream(relay: sessions, logger: logger).addRoute(to: wsRouter)
 
         let sweeper = Sweeper(dispatcher: dispatcher)
         var services: [any Service] = [sweeper, AssociationService(runner: associations)]

@@ -13,10 +13,10 @@ struct AgentChannel: Sendable {
     let gateway: AgentGateway
     let dispatcher: Dispatcher
     let inventory: InventoryIntake
-    let sessions: SessionRelay
     let nodeChanged: @Sendable (String, String) -> Void
     let serverSigningKey: Curve25519.Signing.PrivateKey
     let logger: Logger
+    let sessions: SessionRelay
 
     /// One registration: the agent sends a ``RegistrationRequest``, the server answers and closes.
     func register(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {

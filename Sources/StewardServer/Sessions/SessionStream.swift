@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -14,6 +15,13 @@ struct SessionStream: Sendable {
 
     let relay: SessionRelay
     let logger: Logger
+
+    func addRoute(to router: Router<BasicWebSocketRequestContext>) {
+        router.ws("/sessions/v1/stream/:session") { inbound, outbound, context in
+            let id = context.requestContext.parameters.get("session") ?? ""
+            try await serve(sessionId: id, inbound: inbound, outbound: outbound)
+        }
+    }
 
     func serve(sessionId: String, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
         var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
