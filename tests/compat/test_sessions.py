@@ -21,7 +21,7 @@ import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
-from compat_helpers import REGION, error_code, poll
+from compat_helpers import REGION, error_code, poll, wait_ping_status
 from conftest import _binary
 
 
@@ -310,6 +310,45 @@ def test_a_disconnected_session_keeps_its_shell_and_resumes(ssm, instances):
              what="the terminated session in history")
     finally:
         ssm.terminate_session(SessionId=sid)
+
+
+def test_when_the_nodes_channel_goes_the_session_ends_and_its_shell_with_it(ssm, instances, agents):
+    agent = agents[2]
+    started = ssm.start_session(Target=agent.instance_id)
+    sid = started["SessionId"]
+    marker = f"sleep 7{uuid.uuid4().int % 1000:03d}.5"
+    stream = Stream(started["StreamUrl"])
+    try:
+        stream.send_json({"token": started["TokenValue"], "cols": 80, "rows": 24})
+        stream.send(f"{marker} & echo bg-$((5+5))\r".encode(), opcode=2)
+        text, _ = stream.read_until(lambda t: "bg-10" in t.replace("bg-$((5+5))", ""))
+        assert "bg-10" in text.replace("bg-$((5+5))", "")
+        poll(lambda: marker in command_lines(), 5, what="the background job to run")
+        agent.stop()
+        _, message = stream.read_until(lambda t: False, timeout=15)
+        assert message and message["kind"] == "exit" and "channel" in message["reason"]
+        ended = session_by_id(ssm, sid, "History")
+        assert ended["Status"] == "Terminated" and "channel" in ended["Details"]
+        # the agent hung the terminal up on its way down: the background job is gone too
+        poll(lambda: marker not in command_lines(), 10, what="the session's background job to end")
+    finally:
+        stream.close()
+        agent.start()
+        wait_ping_status(ssm, agent.instance_id, "Online", timeout=30)
+
+
+def command_lines() -> set:
+    """The command lines of the processes running now."""
+    lines = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                lines.add(f.read().replace(b"\0", b" ").decode(errors="replace").strip())
+        except OSError:
+            pass  # it ended while we looked
+    return lines
 
 
 def test_steward_session_runs_an_interactive_command_and_exits_with_its_status(steward_env, instances, ssm, server):
