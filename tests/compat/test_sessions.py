@@ -472,3 +472,16 @@ def test_steward_session_in_tmux_types_resizes_interrupts_and_exits_with_the_rem
     assert res.returncode == 0, res.stderr
     assert "hello-42" in res.stdout
 
+
+
+def test_the_aws_cli_lists_and_terminates_sessions(aws_cli, ssm, instances):
+    sid = ssm.start_session(Target=instances[1], Reason="aws-cli")["SessionId"]
+    listed = aws_cli("describe-sessions", "--state", "Active", "--filters", f"key=SessionId,value={sid}", parse_json=True)
+    assert listed.returncode == 0, listed.stderr
+    assert [s["SessionId"] for s in listed.json["Sessions"]] == [sid]
+    ended = aws_cli("terminate-session", "--session-id", sid, parse_json=True)
+    assert ended.returncode == 0, ended.stderr
+    assert ended.json == {"SessionId": sid}
+    history = aws_cli("describe-sessions", "--state", "History", "--filters", f"key=SessionId,value={sid}",
+                      parse_json=True)
+    assert history.json["Sessions"][0]["Status"] == "Terminated"
