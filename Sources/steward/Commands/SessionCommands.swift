@@ -7,9 +7,9 @@ struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session", abstract: "Open an interactive shell on a managed node.",
         discussion: """
-            Starts a session (StartSession), connects to its stream and hands the terminal over to the remote shell:
-            keys go as typed (Ctrl-C interrupts the remote job), the window size follows yours, and the command exits
-            with the remote shell's exit status. The server records the session's output; administrators read it with
+            Starts a session (StartSession), connects to its stream and hands the terminal over to the remote shell: \
+            keys go as typed (Ctrl-C interrupts the remote job), the window size follows yours, and the command exits \
+            with the remote shell's exit status. The server records the session's output; administrators read it with \
             `steward sessions transcript SESSION_ID`.
             """)
 
