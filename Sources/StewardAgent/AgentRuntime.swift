@@ -66,6 +66,10 @@ public actor AgentRuntime {
     let options: Options
     let logger: Logger
     let slots: Slots
+    /// Interactive sessions opened through the channel.
+    public let sessions: SessionHost
+    /// The keys that authenticate each open session's messages on the channel.
+    var sessionKeys: [String: SessionAuthenticator] = [:]
 
     /// The associations applied while the server is unreachable, and when it was last reachable.
     let heldStore: HeldAssociations
@@ -102,6 +106,7 @@ public actor AgentRuntime {
             heldSet = loaded.set
             heldDigest = loaded.digest
         }
+        self.sessions = SessionHost(logger: logger)
     }
 
     public nonisolated var instanceId: String { identity.instanceId }
@@ -131,10 +136,13 @@ public actor AgentRuntime {
             }
         }
         let direct = startDirectListener()
+        let sessionOutput = Task { await self.forwardSessionMessages() }
         defer {
             schedule?.cancel()
             offline.cancel()
             direct?.cancel()
+            sessionOutput.cancel()
+            sessions.terminateAll()
         }
         var attempt = 0
         while !Task.isCancelled {
@@ -286,6 +294,8 @@ public actor AgentRuntime {
         isConnected = false
         for (_, waiter) in inventoryWaiters { waiter.resume(returning: nil) }
         inventoryWaiters.removeAll()
+        // The server ends these sessions when the channel goes; their shells must not linger unreachable.
+        sessions.terminateAll()
     }
 
     func send(_ frame: ChannelFrame) {
@@ -323,6 +333,8 @@ public actor AgentRuntime {
             if let id = frame.commandId { folder.removeAudit(id) }
         case .inventoryAck:
             if let id = frame.uploadId, let waiter = inventoryWaiters.removeValue(forKey: id) { waiter.resume(returning: frame) }
+        case .session:
+            receiveSession(frame)
         case .error:
             logger.warning("the server closed the channel: \(frame.reason ?? "no reason given")")
         default:

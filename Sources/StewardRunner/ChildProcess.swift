@@ -70,7 +70,7 @@ public enum ChildProcess {
     }
 
     /// Starts a detached POSIX thread with a small stack.
-    static func startThread(_ body: @escaping @Sendable () -> Void) {
+    public static func startThread(_ body: @escaping @Sendable () -> Void) {
         var attr = pthread_attr_t()
         pthread_attr_init(&attr)
         defer { pthread_attr_destroy(&attr) }

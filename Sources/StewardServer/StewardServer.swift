@@ -100,6 +100,11 @@ public struct StewardServer: Sendable {
         }
         let inventory = InventoryOperations(store: store, pager: pager, exporter: exporter, nodeChanged: nodeChanged)
         inventory.register(into: &operations)
+        let sessions = SessionRelay(
+            store: store, gateway: gateway, signingKey: serverKey, root: folder.sessionsPath, logger: logger)
+        try await sessions.recover(now: Date().timeIntervalSince1970)
+        let sessionOperations = SessionOperations(store: store, relay: sessions, gateway: gateway, pager: pager)
+        sessionOperations.register(into: &operations)
         GrantOperations(store: store, catalog: catalog, signingKey: serverKey, accountId: configuration.accountId).register(
             into: &operations)
         var restOperations: [String: Operation] = [:]
@@ -140,10 +145,11 @@ public struct StewardServer: Sendable {
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
+        sessionOperations.addTranscriptRoute(to: router, verifier: verifier)
 
         let channel = AgentChannel(
             store: store, gateway: gateway, dispatcher: dispatcher, inventory: inventory.intake, nodeChanged: nodeChanged,
-            associations: associations, serverSigningKey: serverKey, logger: logger)
+            associations: associations, serverSigningKey: serverKey, logger: logger, sessions: sessions)
         let wsRouter = Router(context: BasicWebSocketRequestContext.self)
         wsRouter.ws("/agent/v1/register") { inbound, outbound, _ in
             try await channel.register(inbound: inbound, outbound: outbound)
@@ -154,6 +160,7 @@ public struct StewardServer: Sendable {
         wsRouter.ws("/agent/v1/channel") { inbound, outbound, _ in
             try await channel.channel(inbound: inbound, outbound: outbound)
         }
+        SessionStream(relay: sessions, logger: logger).addRoute(to: wsRouter)
 
         let sweeper = Sweeper(dispatcher: dispatcher)
         var services: [any Service] = [sweeper, AssociationService(runner: associations)]

@@ -11,6 +11,7 @@ struct StewardCommand: AsyncParsableCommand {
             Dev.self, Server.self, AccessKey.self, ActivationGroup.self, Instances.self, Run.self, Commands.self,
             CommandGroup.self, Documents.self, Params.self, Keys.self, InventoryGroup.self, Groups.self, Associations.self, Bench.self,
             GrantGroup.self, Exec.self, Images.self,
+            SessionCommand.self, SessionsGroup.self,
         ])
 }
 

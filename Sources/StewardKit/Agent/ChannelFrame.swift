@@ -46,6 +46,8 @@ public struct ChannelFrame: Sendable, Codable {
         case directAudit
         /// server → agent: the audit record `commandId` is stored; the agent may drop it.
         case directAuditAck
+        /// either way: an interactive session's message (``SessionMessage``); `open` comes sealed.
+        case session
     }
 
     public var type: Kind
@@ -72,15 +74,18 @@ public struct ChannelFrame: Sendable, Codable {
     public var tags: [String: String]?
     /// On `directAudit`: the record.
     public var audit: DirectAuditRecord?
+    /// On `session`.
+    public var session: SessionMessage?
 
     public init(
         type: Kind, nonce: String? = nil, instanceId: String? = nil, signature: String? = nil, info: NodeInfo? = nil,
         sealed: SealedEnvelope? = nil, commandId: String? = nil, result: InvocationResult? = nil, reason: String? = nil,
         signingKey: String? = nil, encryptionKey: String? = nil, inventory: [InventoryWireItem]? = nil, uploadId: String? = nil,
-        mismatched: [String]? = nil, tags: [String: String]? = nil, audit: DirectAuditRecord? = nil
+        mismatched: [String]? = nil, tags: [String: String]? = nil, audit: DirectAuditRecord? = nil, session: SessionMessage? = nil
     ) {
         self.tags = tags
         self.audit = audit
+        self.session = session
         self.inventory = inventory
         self.uploadId = uploadId
         self.mismatched = mismatched

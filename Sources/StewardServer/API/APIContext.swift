@@ -12,6 +12,8 @@ struct APIContext: Sendable {
     let logger: Logger
     /// `http://host:port` as the client addressed the server, for output URLs.
     let baseURL: String
+    /// The access key that signed the request.
+    var accessKeyId = ""
 
     var nowSeconds: Double { now.timeIntervalSince1970 }
 }

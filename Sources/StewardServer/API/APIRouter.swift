@@ -47,7 +47,7 @@ struct APIRouter: Sendable {
             let host = request.head.authority ?? "127.0.0.1"
             let apiContext = APIContext(
                 region: identity.region, accountId: accountId, requestId: requestId, now: Date(),
-                logger: logger, baseURL: "http://\(host)")
+                logger: logger, baseURL: "http://\(host)", accessKeyId: identity.accessKeyId)
             let result = try await operation(apiContext, parsed)
             return APIRouter.json(result, status: .ok, requestId: requestId)
         } catch let error as AWSError {

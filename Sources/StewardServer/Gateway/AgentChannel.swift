@@ -18,6 +18,7 @@ struct AgentChannel: Sendable {
     let associations: AssociationRunner
     let serverSigningKey: Curve25519.Signing.PrivateKey
     let logger: Logger
+    let sessions: SessionRelay
 
     /// One registration: the agent sends a ``RegistrationRequest``, the server answers and closes.
     func register(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
@@ -90,6 +91,7 @@ struct AgentChannel: Sendable {
         continuation.finish()
         writer.cancel()
         if gateway.detach(instanceId: instanceId, connectionId: connectionId) {
+            await sessions.agentGone(instanceId)
             try? await store.updatePresence(
                 instanceId: instanceId, pingStatus: "ConnectionLost", at: Date().timeIntervalSince1970, info: nil)
             logger.info("agent disconnected", metadata: ["instance": "\(instanceId)"])
@@ -220,6 +222,10 @@ struct AgentChannel: Sendable {
             await receiveInventory(frame, from: instanceId)
         case .directAudit:
             if let record = frame.audit { await receiveAudit(record, from: instanceId) }
+        case .session:
+            if let message = frame.session {
+                await sessions.fromAgent(message, instanceId: instanceId, now: Date().timeIntervalSince1970)
+            }
         default:
             break
         }

@@ -15,6 +15,8 @@ public struct DataFolder: Sendable {
 
     public var databasePath: String { "\(path)/steward.db" }
     public var outputsPath: String { "\(path)/outputs" }
+    /// Session transcripts, by region.
+    public var sessionsPath: String { "\(path)/sessions" }
 
     /// The 256-bit master key that seals secrets at rest; from `STEWARD_MASTER_KEY_FILE` if set.
     public func masterKey() throws -> SymmetricKey {

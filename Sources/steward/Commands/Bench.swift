@@ -7,7 +7,9 @@ import StewardServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
-        subcommands: [Fanout.self, BenchParams.self, BenchInventory.self, BenchConverge.self, BenchDirect.self])
+        subcommands: [
+            Fanout.self, BenchParams.self, BenchInventory.self, BenchConverge.self, BenchDirect.self, BenchSessions.self,
+        ])
 }
 
 /// Run Command fan-out: a real server process, a swarm process of many agent identities, and separate agent processes.
