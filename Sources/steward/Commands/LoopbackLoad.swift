@@ -71,16 +71,11 @@ struct LoopbackLoad: Sendable {
         var samples: [Double] = []
         samples.reserveCapacity(100_000)
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var signedAt = 0.0
-        var wire: [UInt8] = []
         while true {
             let start = Date().timeIntervalSince1970
             guard start < deadline.timeIntervalSince1970 else { break }
-            // The signature covers the time to the second: a request signed in the same second is the same bytes.
-            if start.rounded(.down) != signedAt {
-                wire = request(operation: operation, body: body)
-                signedAt = start.rounded(.down)
-            }
+            // Signed anew for every request, as an SDK does.
+            let wire = request(operation: operation, body: body)
             var sent = 0
             while sent < wire.count {
                 let n = wire.withUnsafeBytes { send(fd, $0.baseAddress! + sent, wire.count - sent, 0) }
