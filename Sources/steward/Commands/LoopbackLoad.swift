@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import StewardKit
 
@@ -18,15 +19,30 @@ struct LoopbackLoad: Sendable {
         let description: String
     }
 
-    /// One signed SSM JSON 1.1 request, as bytes on the wire.
-    func request(operation: String, body: JSONValue) -> [UInt8] {
+    /// One signed SSM JSON 1.1 request, as bytes on the wire. `keys` keeps the derived signing key per scope date.
+    func request(operation: String, body: JSONValue, keys: inout [String: SymmetricKey]) -> [UInt8] {
         let bytes = JSONWriter.bytes(body)
         var headers: [(String, String)] = [
             ("Host", "127.0.0.1:\(port)"), ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "AmazonSSM.\(operation)"),
         ]
-        headers += SigV4.sign(
-            SigV4.Request(method: "POST", path: "/", headers: headers, body: bytes), accessKeyId: accessKeyId, secret: secretAccessKey,
-            region: region, service: "ssm", now: Date())
+        // Signed as an SDK signs, with the derived key kept for the day (as the server's verifier keeps it).
+        let amzDate = SigV4.amzDateFormat(Date())
+        let date = String(amzDate.prefix(8))
+        let key = keys[date] ?? SigV4.signingKey(secret: secretAccessKey, date: date, region: region, service: "ssm")
+        keys[date] = key
+        var signing = SigV4.Request(method: "POST", path: "/", headers: headers, body: bytes)
+        signing.headers.append(("x-amz-date", amzDate))
+        let names = ["content-type", "host", "x-amz-date", "x-amz-target"]
+        let scope = "\(date)/\(region)/ssm/aws4_request"
+        let stringToSign = SigV4.stringToSign(
+            amzDate: amzDate, scope: scope, canonicalRequest: SigV4.canonicalRequest(signing, signedHeaders: names))
+        let signature = SigV4.signature(key: key, stringToSign: stringToSign)
+        headers.append(("X-Amz-Date", amzDate))
+        headers.append(
+            (
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=\(accessKeyId)/\(scope), SignedHeaders=\(names.joined(separator: ";")), Signature=\(signature)"
+            ))
         var text = "POST / HTTP/1.1\r\n"
         for (k, v) in headers { text += "\(k): \(v)\r\n" }
         text += "Content-Length: \(bytes.count)\r\n\r\n"
@@ -71,11 +87,12 @@ struct LoopbackLoad: Sendable {
         var samples: [Double] = []
         samples.reserveCapacity(100_000)
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var signingKeys: [String: SymmetricKey] = [:]
         while true {
             let start = Date().timeIntervalSince1970
             guard start < deadline.timeIntervalSince1970 else { break }
             // Signed anew for every request, as an SDK does.
-            let wire = request(operation: operation, body: body)
+            let wire = request(operation: operation, body: body, keys: &signingKeys)
             var sent = 0
             while sent < wire.count {
                 let n = wire.withUnsafeBytes { send(fd, $0.baseAddress! + sent, wire.count - sent, 0) }
