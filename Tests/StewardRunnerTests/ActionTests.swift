@@ -92,7 +92,11 @@ struct ActionTests {
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate() }
+        defer {
+            // SIGKILL and a wait: a terminated-but-unreaped or SIGTERM-ignoring server must not outlive the test.
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         for _ in 0..<100 where (try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/file.txt")!)) == nil {
             try await Task.sleep(for: .milliseconds(50))
         }
