@@ -265,3 +265,13 @@ def test_groups_cli(steward_binaries, server, ssm, instances, tag_key):
     assert run("rm", name).returncode == 0
     gone = run("show", name)
     assert gone.returncode != 0 and "NotFoundException" in gone.stderr
+
+
+def test_group_paging_limits(groups):
+    with pytest.raises(ClientError) as e:
+        groups.search_resources(ResourceQuery=node_query("PingStatus = Online"), MaxResults=51)
+    assert error_code(e.value) == "BadRequestException"
+    page = groups.search_resources(ResourceQuery=node_query("PingStatus = Online"), MaxResults=1)
+    assert len(page["ResourceIdentifiers"]) == 1 and page.get("NextToken")
+    rest = groups.search_resources(ResourceQuery=node_query("PingStatus = Online"), MaxResults=50, NextToken=page["NextToken"])
+    assert page["ResourceIdentifiers"][0] not in rest["ResourceIdentifiers"]

@@ -177,16 +177,10 @@ actor AssociationRunner {
             }
             return nil
         }
-        let documentName = association["Name"]?.textValue ?? ""
-        let documentVersion = association["DocumentVersion"]?.stringValue
-        let resolved = try await catalog.resolve(
-            region: region, name: documentName, version: documentVersion == "$DEFAULT" ? nil : documentVersion)
-        var supplied: [String: [String]] = [:]
-        for (k, v) in association["Parameters"]?.objectValue ?? [:] { supplied[k] = v.arrayValue?.map(\.textValue) ?? [v.textValue] }
-        let values = try resolved.document.resolveParameters(supplied)
-        let plan = resolved.document.plan(parameters: values)
+        let (documentName, supplied, plan) = try await plan(for: association, region: region)
         let command = try await commands.launch(
-            region: region, documentName: resolved.version.name, documentVersion: documentVersion ?? "$DEFAULT",
+            region: region, documentName: documentName,
+            documentVersion: association["DocumentVersion"]?.stringValue ?? "$DEFAULT",
             comment: "association \(id(association))", parameters: supplied, plan: plan, instanceIds: members.map(\.instanceId),
             targetPairs: [],
             selected: members, timeout: 600, maxConcurrency: association["MaxConcurrency"]?.stringValue,
@@ -216,6 +210,21 @@ actor AssociationRunner {
         updated["LastExecutionDate"] = .number(now)
         try await store.putRecord(kind: "association", region: region, id: id(association), body: updated, now: now)
         return executionId
+    }
+
+    /// The association's document (the version it names) planned with its parameters; Parameter Store references
+    /// are still unresolved.
+    func plan(for association: JSONValue, region: String) async throws -> (
+        documentName: String, parameters: [String: [String]], plan: RunPlan
+    ) {
+        let documentVersion = association["DocumentVersion"]?.stringValue
+        let resolved = try await catalog.resolve(
+            region: region, name: association["Name"]?.textValue ?? "",
+            version: documentVersion == "$DEFAULT" ? nil : documentVersion)
+        var supplied: [String: [String]] = [:]
+        for (k, v) in association["Parameters"]?.objectValue ?? [:] { supplied[k] = v.arrayValue?.map(\.textValue) ?? [v.textValue] }
+        let values = try resolved.document.resolveParameters(supplied)
+        return (resolved.version.name, supplied, resolved.document.plan(parameters: values))
     }
 
     static func statusBody(_ association: JSONValue, instanceId: String, status: String, detailed: String, summary: String, now: Double)

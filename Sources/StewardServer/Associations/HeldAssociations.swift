@@ -77,20 +77,12 @@ extension AssociationRunner {
     /// An association as a node keeps it, or nil when its document or parameters cannot be resolved now (the node
     /// then does not apply it offline; the server reports the problem when it runs it).
     func heldForm(_ association: JSONValue, region: String, delivery: HeldDelivery) async throws -> HeldAssociation? {
-        let documentName = association["Name"]?.textValue ?? ""
-        let documentVersion = association["DocumentVersion"]?.stringValue
-        guard
-            let resolved = try? await catalog.resolve(
-                region: region, name: documentName, version: documentVersion == "$DEFAULT" ? nil : documentVersion)
-        else { return nil }
-        var supplied: [String: [String]] = [:]
-        for (k, v) in association["Parameters"]?.objectValue ?? [:] { supplied[k] = v.arrayValue?.map(\.textValue) ?? [v.textValue] }
-        guard let values = try? resolved.document.resolveParameters(supplied) else { return nil }
+        guard let planned = try? await plan(for: association, region: region) else { return nil }
         let references: ParameterReferences.Resolved
-        do { references = try await delivery.resolve(resolved.document.plan(parameters: values), region) } catch { return nil }
+        do { references = try await delivery.resolve(planned.plan, region) } catch { return nil }
         return HeldAssociation(
             associationId: id(association), associationVersion: association["AssociationVersion"]?.textValue ?? "1",
-            associationName: association["AssociationName"]?.stringValue, documentName: resolved.version.name,
+            associationName: association["AssociationName"]?.stringValue, documentName: planned.documentName,
             scheduleExpression: association["ScheduleExpression"]?.stringValue, anchor: association["Date"]?.numberValue ?? 0,
             plan: references.plan, secrets: references.secrets)
     }

@@ -195,7 +195,7 @@ struct GroupOperations: Sendable {
             if !values.contains("AWS::SSM::ManagedInstance") && !values.contains("AWS::EC2::Instance") { members = [] }
         }
         members.sort { $0.instanceId < $1.instanceId }
-        let page = try pager.page(members, body: body, range: 1...1000, defaultSize: 50, query: body.pagingQuery) { $0.instanceId }
+        let page = try pager.page(members, body: body, range: 1...50, defaultSize: 50, query: body.pagingQuery) { $0.instanceId }
         return (page.items.map { identifier(ctx, $0) }, page.nextToken, errors)
     }
 

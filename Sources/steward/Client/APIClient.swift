@@ -38,9 +38,9 @@ struct APIClient: Sendable {
             ])
     }
 
-    /// Calls a REST-JSON operation (AWS Resource Groups: `POST /groups`, `/get-group`, ...).
+    /// Calls a POST REST-JSON operation (AWS Resource Groups: `POST /groups`, `/get-group`, ...).
     func rest(_ path: String, _ body: JSONValue = [:], service: String = "resource-groups") async throws -> JSONValue {
-        try await post(path: path, body: body, service: service, headers: [("Content-Type", "application/json")])
+        try await rest(method: "POST", path, body: body, service: service)
     }
 
     func post(path: String, body: JSONValue, service: String, headers extra: [(String, String)]) async throws -> JSONValue {

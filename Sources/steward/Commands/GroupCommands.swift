@@ -128,7 +128,7 @@ struct Groups: AsyncParsableCommand {
                 var ids: [String] = []
                 var next: JSONValue = .null
                 repeat {
-                    var body: [String: JSONValue] = ["Group": .string(name), "MaxResults": 1000]
+                    var body: [String: JSONValue] = ["Group": .string(name), "MaxResults": 50]
                     if case .string = next { body["NextToken"] = next }
                     let page = try await api.rest("/list-group-resources", .object(body))
                     for e in page["QueryErrors"]?.arrayValue ?? [] {
