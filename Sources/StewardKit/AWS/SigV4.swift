@@ -75,32 +75,73 @@ public enum SigV4 {
             if let given = headers.first(where: { SigV4.equalsLowercased($0.0, "x-amz-content-sha256") })?.1 {
                 self.payloadHash = given
             } else {
-                self.payloadHash = SigV4.hex(SHA256.hash(data: body))
+                var hash: [UInt8] = []
+                SigV4.appendHex(SHA256.hash(data: body), to: &hash)
+                self.payloadHash = String(decoding: hash, as: UTF8.self)
             }
         }
 
-        /// The values of a header (`name` in lower case), trimmed and joined as SigV4 asks.
-        func headerValue(_ name: String) -> String? {
-            var values: [String] = []
-            for (key, value) in headers where SigV4.equalsLowercased(key, name) { values.append(SigV4.trimAll(value)) }
-            return values.isEmpty ? nil : values.joined(separator: ",")
+        /// Appends the values of a header (`name` in lower case), trimmed and joined as SigV4 asks.
+        func appendHeaderValue(_ name: String, to out: inout [UInt8]) {
+            var first = true
+            for (key, value) in headers where SigV4.equalsLowercased(key, name) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                out += SigV4.trimAll(value).utf8
+                first = false
+            }
         }
     }
 
     public static func canonicalRequest(_ request: Request, signedHeaders: [String]) -> String {
-        var lines: [String] = [request.method, canonicalPath(request.path), canonicalQuery(request.query)]
-        var headerBlock = ""
-        for name in signedHeaders {
-            headerBlock += "\(name):\(request.headerValue(name) ?? "")\n"
+        String(decoding: canonicalRequestBytes(request, signedHeaders: signedHeaders), as: UTF8.self)
+    }
+
+    /// The canonical request built in one buffer, since it is made for every request signed or verified.
+    public static func canonicalRequestBytes(_ request: Request, signedHeaders: [String]) -> [UInt8] {
+        let newline = UInt8(ascii: "\n")
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        out += request.method.utf8
+        out.append(newline)
+        if request.path == "/" || request.path.isEmpty {
+            out.append(UInt8(ascii: "/"))
+        } else {
+            out += canonicalPath(request.path).utf8
         }
-        lines.append(headerBlock)
-        lines.append(signedHeaders.joined(separator: ";"))
-        lines.append(request.payloadHash)
-        return lines.joined(separator: "\n")
+        out.append(newline)
+        if !request.query.isEmpty { out += canonicalQuery(request.query).utf8 }
+        out.append(newline)
+        for name in signedHeaders {
+            out += name.utf8
+            out.append(UInt8(ascii: ":"))
+            request.appendHeaderValue(name, to: &out)
+            out.append(newline)
+        }
+        out.append(newline)
+        for (i, name) in signedHeaders.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ";")) }
+            out += name.utf8
+        }
+        out.append(newline)
+        out += request.payloadHash.utf8
+        return out
     }
 
     public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {
-        [algorithm, amzDate, scope, hex(SHA256.hash(data: Data(canonicalRequest.utf8)))].joined(separator: "\n")
+        String(decoding: stringToSignBytes(amzDate: amzDate, scope: scope, canonicalRequest: Array(canonicalRequest.utf8)), as: UTF8.self)
+    }
+
+    public static func stringToSignBytes(amzDate: String, scope: String, canonicalRequest: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out += algorithm.utf8
+        out.append(UInt8(ascii: "\n"))
+        out += amzDate.utf8
+        out.append(UInt8(ascii: "\n"))
+        out += scope.utf8
+        out.append(UInt8(ascii: "\n"))
+        appendHex(SHA256.hash(data: canonicalRequest), to: &out)
+        return out
     }
 
     public static func signingKey(secret: String, date: String, region: String, service: String) -> SymmetricKey {
@@ -118,7 +159,11 @@ public enum SigV4 {
     }
 
     public static func signature(key: SymmetricKey, stringToSign: String) -> String {
-        hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
+        signature(key: key, stringToSign: Array(stringToSign.utf8))
+    }
+
+    public static func signature(key: SymmetricKey, stringToSign: [UInt8]) -> String {
+        hex(HMAC<SHA256>.authenticationCode(for: stringToSign, using: key))
     }
 
     /// Signs a request the way botocore does, returning the headers to add (`X-Amz-Date`, `Authorization`).
@@ -241,11 +286,15 @@ public enum SigV4 {
     public static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
         var out: [UInt8] = []
         out.reserveCapacity(64)
+        appendHex(bytes, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func appendHex<D: Sequence>(_ bytes: D, to out: inout [UInt8]) where D.Element == UInt8 {
         for b in bytes {
             out.append(JSONWriter.hexDigits[Int(b >> 4)])
             out.append(JSONWriter.hexDigits[Int(b & 0x0f)])
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func hex(_ digest: SHA256.Digest) -> String { hex(Array(digest)) }

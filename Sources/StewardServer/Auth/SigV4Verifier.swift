@@ -98,8 +98,8 @@ final class SigV4Verifier: Sendable {
         let request = SigV4.Request(
             method: method, path: path, query: query,
             headers: [("host", authority ?? "")] + headers.map { ($0.name.canonicalName, $0.value) }, body: body)
-        let canonical = SigV4.canonicalRequest(request, signedHeaders: auth.signedHeaders)
-        let sts = SigV4.stringToSign(amzDate: amzDateText, scope: auth.scope, canonicalRequest: canonical)
+        let canonical = SigV4.canonicalRequestBytes(request, signedHeaders: auth.signedHeaders)
+        let sts = SigV4.stringToSignBytes(amzDate: amzDateText, scope: auth.scope, canonicalRequest: canonical)
         // The signing key depends only on the secret and the scope (a day, a region, a service), so it is kept.
         let scopeKey = "\(auth.accessKeyId)/\(auth.scope)"
         let signingKey: SymmetricKey

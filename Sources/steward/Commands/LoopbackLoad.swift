@@ -34,8 +34,8 @@ struct LoopbackLoad: Sendable {
         signing.headers.append(("x-amz-date", amzDate))
         let names = ["content-type", "host", "x-amz-date", "x-amz-target"]
         let scope = "\(date)/\(region)/ssm/aws4_request"
-        let stringToSign = SigV4.stringToSign(
-            amzDate: amzDate, scope: scope, canonicalRequest: SigV4.canonicalRequest(signing, signedHeaders: names))
+        let stringToSign = SigV4.stringToSignBytes(
+            amzDate: amzDate, scope: scope, canonicalRequest: SigV4.canonicalRequestBytes(signing, signedHeaders: names))
         let signature = SigV4.signature(key: key, stringToSign: stringToSign)
         headers.append(("X-Amz-Date", amzDate))
         headers.append(
