@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         .target(
@@ -71,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "StewardImages",
-            dependencies: ["StewardKit", "StewardDocuments"],
+            dependencies: ["StewardKit", "StewardDocuments", "StewardRunner"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -81,6 +82,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +152,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StewardImagesTests",
-            dependencies: ["StewardImages", "StewardKit"],
+            dependencies: ["StewardImages", "StewardKit", "StewardRunner", "StewardTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -124,6 +124,7 @@ public struct StewardServer: Sendable {
             verifier: verifier, operations: operations, restOperations: restOperations, restRoutes: restRoutes,
             accountId: configuration.accountId, logger: logger)
 
+        let fastReads = FastReads(verifier: verifier, parameters: parameters, accountId: configuration.accountId)
         let router = Router()
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.post("/") { request, context in await api.respond(request, context: context) }
@@ -178,7 +179,9 @@ public struct StewardServer: Sendable {
             router: router,
             server: .http1WebSocketUpgrade(
                 webSocketRouter: wsRouter,
-                configuration: .init(ws: .init(maxFrameSize: AgentChannel.maxFrame, autoPing: .enabled(timePeriod: .seconds(10))))),
+                configuration: .init(
+                    http1: .init(additionalChannelHandlers: [FastReadHandler(reads: fastReads)]),
+                    ws: .init(maxFrameSize: AgentChannel.maxFrame, autoPing: .enabled(timePeriod: .seconds(10))))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steward"),
             services: services,
             onServerRunning: { channel in

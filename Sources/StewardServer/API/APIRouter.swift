@@ -21,9 +21,10 @@ struct APIRouter: Sendable {
     var restRoutes: [String: RESTRoute] = [:]
     let accountId: String
     let logger: Logger
+    let requestIds = RequestIds()
 
     func respond(_ request: Request, context: some RequestContext) async -> Response {
-        let requestId = UUID().uuidString.lowercased()
+        let requestId = requestIds.next()
         do {
             var request = request
             let buffer: ByteBuffer

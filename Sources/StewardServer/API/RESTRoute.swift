@@ -53,7 +53,7 @@ extension APIRouter {
     /// Serves a REST-JSON route: SigV4 over the real method, path and query; errors carry their code in
     /// `x-amzn-ErrorType` and the body, with the HTTP status the service model gives.
     func respond(_ request: Request, route: RESTRoute) async -> Response {
-        let requestId = UUID().uuidString.lowercased()
+        let requestId = requestIds.next()
         do {
             var request = request
             let buffer: ByteBuffer

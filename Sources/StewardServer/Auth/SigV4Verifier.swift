@@ -24,6 +24,39 @@ final class SigV4Verifier: Sendable {
     func verify(method: String, path: String, query: String, authority: String?, headers: HTTPFields, body: [UInt8], now: Date)
         async throws(AWSError) -> Identity
     {
+        let (auth, amzDate) = try authorization(headers, now: now)
+        let secret: String
+        if let cached = cache.withLock({ $0[auth.accessKeyId] }) {
+            secret = cached
+        } else {
+            let found: String?
+            do { found = try await keys.secret(for: auth.accessKeyId) } catch { throw AWSError.internalError() }
+            guard let found else {
+                throw AWSError("UnrecognizedClientException", "The security token included in the request is invalid.")
+            }
+            cache.withLock { $0[auth.accessKeyId] = found }
+            secret = found
+        }
+        return try check(
+            auth, amzDate: amzDate, secret: secret, method: method, path: path, query: query, authority: authority, headers: headers,
+            body: body)
+    }
+
+    /// The same verification without waiting for anything: nil when the key's secret is not in memory yet or when
+    /// the request fails verification (a caller then serves it the ordinary way, which answers the error).
+    func verifyWithKnownKey(
+        method: String, path: String, query: String, authority: String?, headers: HTTPFields, body: [UInt8], now: Date
+    ) -> Identity? {
+        guard let (auth, amzDate) = try? authorization(headers, now: now),
+            let secret = cache.withLock({ $0[auth.accessKeyId] })
+        else { return nil }
+        return try? check(
+            auth, amzDate: amzDate, secret: secret, method: method, path: path, query: query, authority: authority, headers: headers,
+            body: body)
+    }
+
+    /// The Authorization header and the request's date, checked against the clock window.
+    private func authorization(_ headers: HTTPFields, now: Date) throws(AWSError) -> (SigV4.Authorization, String) {
         guard let header = headers[.authorization] else {
             throw AWSError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
         }
@@ -54,18 +87,14 @@ final class SigV4Verifier: Sendable {
         guard auth.signedHeaders.contains("host") else {
             throw AWSError("InvalidSignatureException", "'Host' must be a signed header.")
         }
-        let secret: String
-        if let cached = cache.withLock({ $0[auth.accessKeyId] }) {
-            secret = cached
-        } else {
-            let found: String?
-            do { found = try await keys.secret(for: auth.accessKeyId) } catch { throw AWSError.internalError() }
-            guard let found else {
-                throw AWSError("UnrecognizedClientException", "The security token included in the request is invalid.")
-            }
-            cache.withLock { $0[auth.accessKeyId] = found }
-            secret = found
-        }
+        return (auth, amzDateText)
+    }
+
+    /// Recomputes the signature with the key's secret and compares it with the one the request carries.
+    private func check(
+        _ auth: SigV4.Authorization, amzDate amzDateText: String, secret: String, method: String, path: String, query: String,
+        authority: String?, headers: HTTPFields, body: [UInt8]
+    ) throws(AWSError) -> Identity {
         let request = SigV4.Request(
             method: method, path: path, query: query,
             headers: [("host", authority ?? "")] + headers.map { ($0.name.canonicalName, $0.value) }, body: body)

@@ -151,7 +151,11 @@ struct ParameterOperations: Sendable {
     }
 
     func arn(_ ctx: APIContext, _ name: String) -> String {
-        "arn:aws:ssm:\(ctx.region):\(ctx.accountId):parameter" + (name.hasPrefix("/") ? name : "/" + name)
+        Self.arn(region: ctx.region, accountId: ctx.accountId, name)
+    }
+
+    static func arn(region: String, accountId: String, _ name: String) -> String {
+        "arn:aws:ssm:\(region):\(accountId):parameter" + (name.hasPrefix("/") ? name : "/" + name)
     }
 
     /// The value as the API shows it: decrypted only when asked.
@@ -166,11 +170,43 @@ struct ParameterOperations: Sendable {
     }
 
     func parameterJSON(_ p: ParameterVersion, _ ctx: APIContext, decrypt: Bool, selector: String? = nil) async throws -> JSONValue {
+        Self.parameterJSON(p, value: try await shownValue(p, decrypt: decrypt), arn: arn(ctx, p.name), selector: selector)
+    }
+
+    static func parameterJSON(_ p: ParameterVersion, value: String, arn: String, selector: String?) -> JSONValue {
         .compact([
-            "Name": .string(p.name), "Type": .string(p.type), "Value": .string(try await shownValue(p, decrypt: decrypt)),
-            "Version": JSONValue(p.version), "Selector": JSONValue(selector), "LastModifiedDate": .number(p.lastModified),
-            "ARN": .string(arn(ctx, p.name)), "DataType": .string(p.dataType),
+            "Name": .string(p.name), "Type": .string(p.type), "Value": .string(value), "Version": JSONValue(p.version),
+            "Selector": JSONValue(selector), "LastModifiedDate": .number(p.lastModified), "ARN": .string(arn),
+            "DataType": .string(p.dataType),
         ])
+    }
+
+    /// GetParameter answered from memory without waiting for anything, for requests served on the network thread:
+    /// nil unless the request names only the latest version of a parameter whose row (and, to decrypt, whose key)
+    /// is already in memory. Whatever it answers, ``getParameter(_:_:)`` would have answered the same.
+    func getParameterFromMemory(_ body: StewardKit.RequestBody, region: String, accountId: String) -> JSONValue? {
+        guard body.fields.keys.allSatisfy({ $0 == "Name" || $0 == "WithDecryption" }),
+            case .string(let name)? = body.fields["Name"], !name.contains(":")
+        else { return nil }
+        let decrypt: Bool
+        switch body.fields["WithDecryption"] {
+        case nil, .null?: decrypt = false
+        case .bool(let flag)?: decrypt = flag
+        default: return nil
+        }
+        guard let p = latest.get(region, name).0 else { return nil }
+        let value: String
+        if p.type != "SecureString" {
+            value = p.value
+        } else if decrypt {
+            guard let plain = vault.openWithKnownKey(p.value, region: region) else { return nil }
+            value = plain
+        } else {
+            value = ParameterVault.ciphertext(p.value)
+        }
+        return [
+            "Parameter": Self.parameterJSON(p, value: value, arn: Self.arn(region: region, accountId: accountId, p.name), selector: nil)
+        ]
     }
 
     // MARK: Writing

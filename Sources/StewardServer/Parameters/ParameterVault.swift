@@ -103,13 +103,34 @@ final class ParameterVault: Sendable {
     }
 
     func open(_ sealed: String, region: String) async throws -> String {
-        let parts = sealed.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 4, parts[0] == "v1", let wrapped = Data(base64Encoded: parts[2]),
-            let ciphertext = Data(base64Encoded: parts[3])
-        else { throw AWSError.internalError("A SecureString value is damaged.") }
-        let key = try await key(region: region, named: parts[1])
-        let dataKey = SymmetricKey(data: try AES.GCM.open(AES.GCM.SealedBox(combined: wrapped), using: key.material))
-        return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: ciphertext), using: dataKey), as: UTF8.self)
+        let envelope = try Envelope(sealed)
+        return try envelope.open(with: try await key(region: region, named: envelope.keyId))
+    }
+
+    /// `open` when the value's key is already in memory, without waiting for anything; nil otherwise.
+    func openWithKnownKey(_ sealed: String, region: String) -> String? {
+        guard let envelope = try? Envelope(sealed), let key = byId.withLock({ $0[region + "/" + envelope.keyId] }) else { return nil }
+        return try? envelope.open(with: key)
+    }
+
+    /// A sealed value's parts: `v1.<key id>.<wrapped data key>.<ciphertext>`.
+    private struct Envelope {
+        let keyId: String
+        let wrapped: Data
+        let ciphertext: Data
+
+        init(_ sealed: String) throws {
+            let parts = sealed.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts[0] == "v1", let wrapped = Data(base64Encoded: String(parts[2])),
+                let ciphertext = Data(base64Encoded: String(parts[3]))
+            else { throw AWSError.internalError("A SecureString value is damaged.") }
+            (keyId, self.wrapped, self.ciphertext) = (String(parts[1]), wrapped, ciphertext)
+        }
+
+        func open(with key: Key) throws -> String {
+            let dataKey = SymmetricKey(data: try AES.GCM.open(AES.GCM.SealedBox(combined: wrapped), using: key.material))
+            return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: ciphertext), using: dataKey), as: UTF8.self)
+        }
     }
 
     /// What the API shows for a SecureString read without decryption: the ciphertext, base64.
