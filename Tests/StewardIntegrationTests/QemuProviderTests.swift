@@ -84,6 +84,18 @@ struct QemuProviderTests {
         let testLog = await log.text
         #expect(checked.succeeded, "\(checked.reason ?? "") \(testLog)")
         #expect(checked.reboots == 0)
+        // A failing step fails the run, with a reason, and the machine goes on.
+        let failing = "\(folder)/failing.yaml"
+        try
+            "name: failing\nschemaVersion: 1.0\nphases:\n  - name: test\n    steps:\n      - name: Fails\n        action: ExecuteBash\n        inputs:\n          commands: [\"exit 3\"]\n"
+            .write(toFile: failing, atomically: true, encoding: .utf8)
+        let failed = try await test.run(
+            ComponentRunRequest(
+                components: [ComponentInvocation(name: "failing", version: "1.0.0", documentPath: failing)], phases: ["test"],
+                timeoutSeconds: 120),
+            log: sink)
+        #expect(!failed.succeeded)
+        #expect(failed.reason?.contains("Failed") == true, "\(failed.reason ?? "")")
         await test.terminate()
         await build.terminate()
         #expect(!FileManager.default.fileExists(atPath: root.path))

@@ -1,6 +1,7 @@
 /// The shell scripts a QEMU build instance runs. The guest needs no init system of its own: the initramfs mounts the
-/// image's root (`/dev/vda`) and Steward's tools disk (`/dev/vdb`, on `/run/steward`, a tmpfs, so nothing of ours is
-/// written into the image), and starts the tools disk's `init` as PID 1, which brings up the network and the agent.
+/// image's root (`/dev/vda`), Steward's tools disk (`/dev/vdb`, on `/run/steward`, a tmpfs, so nothing of ours is
+/// written into the image) and the agent disk (`/dev/vdc`, read-only, shared by all instances, on
+/// `/run/steward/agent`), and starts the tools disk's `init` as PID 1, which brings up the network and the agent.
 enum GuestScripts {
     /// Where the tools disk is mounted in the guest.
     static let tools = "/run/steward"
@@ -14,12 +15,16 @@ enum GuestScripts {
         for m in \(modules.joined(separator: " ")); do
           insmod /lib/modules/$m.ko || echo "steward-initrd: insmod $m failed"
         done
-        i=0; while { [ ! -b /dev/vda ] || [ ! -b /dev/vdb ]; } && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+        i=0; while { [ ! -b /dev/vda ] || [ ! -b /dev/vdb ] || [ ! -b /dev/vdc ]; } && [ $i -lt 100 ]; do
+          sleep 0.1; i=$((i+1))
+        done
         mount -t ext4 -o rw /dev/vda /newroot || { echo "steward-initrd: cannot mount the root disk"; poweroff -f; }
         for d in dev proc sys tmp run; do [ -d /newroot/$d ] || mkdir -p /newroot/$d; done
         mount -t tmpfs -o mode=0755 run /newroot/run
         mkdir -p /newroot\(tools)
         mount -t ext4 -o rw /dev/vdb /newroot\(tools) || { echo "steward-initrd: cannot mount the tools disk"; poweroff -f; }
+        mkdir -p /newroot\(tools)/agent
+        mount -t ext4 -o ro,noload /dev/vdc /newroot\(tools)/agent || { echo "steward-initrd: cannot mount the agent disk"; poweroff -f; }
         umount /sys /proc
         mount --move /dev /newroot/dev
         exec switch_root /newroot \(tools)/init

@@ -73,7 +73,8 @@ struct QemuAssets: Sendable {
         let package = findKernelPackage()!
         let packageName = (package as NSString).lastPathComponent
         let abi = String(packageName.split(separator: "_")[0].dropFirst("linux-image-".count))
-        let dir = "\(folder)/\(packageName.replacingOccurrences(of: ".deb", with: ""))"
+        // The suffix changes whenever the initramfs's script does, so an older one is never reused.
+        let dir = "\(folder)/\(packageName.replacingOccurrences(of: ".deb", with: ""))-v2"
         let assets = QemuAssets(
             kernel: "\(dir)/vmlinux", initramfs: "\(dir)/initramfs.cpio.gz", busybox: findBusybox()!, kernelVersion: abi)
         if FileManager.default.fileExists(atPath: "\(dir)/ready") { return assets }

@@ -44,11 +44,12 @@ final class QemuMachine: Sendable {
     /// Lines of interest from the console (`steward-guest:`, `steward-initrd:`, kernel panics) go to `listener`.
     func onConsoleLine(_ listener: @escaping @Sendable (String) -> Void) { state.withLock { $0.listener = listener } }
 
-    static func arguments(assets: QemuAssets, root: String, tools: String, memoryMiB: Int) -> [String] {
+    static func arguments(assets: QemuAssets, root: String, tools: String, agent: String, memoryMiB: Int) -> [String] {
         [
             "-accel", "tcg", "-m", "\(memoryMiB)", "-nodefaults", "-display", "none", "-serial", "stdio", "-monitor", "none",
             "-kernel", assets.kernel, "-initrd", assets.initramfs, "-append", "console=ttyS0 panic=-1 quiet",
             "-drive", "file=\(root),format=raw,if=virtio", "-drive", "file=\(tools),format=raw,if=virtio",
+            "-drive", "file=\(agent),format=raw,if=virtio,readonly=on",
             "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-device", "virtio-rng-pci",
         ]
     }

@@ -40,7 +40,7 @@ public final class QemuProvider: BuildProvider {
         let serverPort = port.withLock { $0 }
         guard serverPort > 0 else { throw QemuError("the server is not listening yet") }
         let began = Date()
-        let (assets, bundle) = try await preparation.ready(folder: folder, binaries: binaries)
+        let (assets, agentDisk) = try await preparation.ready(folder: folder, binaries: binaries)
         let id = "qemu-\(UUID().uuidString.lowercased().prefix(12))"
         let dir = "\(workFolder)/\(id)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -50,7 +50,7 @@ public final class QemuProvider: BuildProvider {
         let activation = try await controlPlane.createActivation(buildInstance: id, lifetime: 3600)
         let tools = "\(dir)/tools.img"
         try await ToolsDisk.make(
-            folder: "\(dir)/tools", image: tools, assets: assets, bundle: bundle,
+            folder: "\(dir)/tools", image: tools, assets: assets,
             activation: .init(server: "http://10.0.2.2:\(serverPort)", id: activation.id, code: activation.code), hostname: id,
             maxReboots: 10)
         try? FileManager.default.removeItem(atPath: "\(dir)/tools")
@@ -58,7 +58,8 @@ public final class QemuProvider: BuildProvider {
         let machine = QemuMachine(folder: dir)
         machine.onConsoleLine { line in Task { await log("\(id): \(line)") } }
         let disksReady = Date()
-        try await machine.start(arguments: QemuMachine.arguments(assets: assets, root: root, tools: tools, memoryMiB: memoryMiB))
+        try await machine.start(
+            arguments: QemuMachine.arguments(assets: assets, root: root, tools: tools, agent: agentDisk, memoryMiB: memoryMiB))
         let instance = QemuInstance(
             instanceId: id, folder: dir, root: root, tools: tools, machine: machine, controlPlane: controlPlane, activationId: activation.id
         )
@@ -81,7 +82,8 @@ public final class QemuProvider: BuildProvider {
         return (me as NSString).deletingLastPathComponent
     }
 
-    /// The kernel, the initramfs and the agent bundle, made once per server (again when the binaries change).
+    /// The kernel, the initramfs and the agent disk, made once per data folder (the agent disk again when the
+    /// binaries change).
     actor Preparation {
         private var assets: QemuAssets?
         private var bundles: [String: String] = [:]
@@ -98,13 +100,15 @@ public final class QemuProvider: BuildProvider {
                 stamp += "\(attributes[.size] ?? 0)-\(Int(modified))-"
             }
             let digest = SHA256.hash(data: Data(stamp.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
-            let bundle = "\(folder)/bundle-\(digest)"
+            let bundle = "\(folder)/agent-\(digest)"
             if bundles[stamp] == nil {
-                if !FileManager.default.fileExists(atPath: "\(bundle).ready") {
+                if !FileManager.default.fileExists(atPath: "\(bundle).img") {
                     _ = try await RuntimeBundle.make(programs: programs, in: bundle, prefix: "\(GuestScripts.tools)/agent")
-                    try Data().write(to: URL(fileURLWithPath: "\(bundle).ready"))
+                    try await AgentDisk.make(bundle: bundle, image: "\(bundle).img.partial")
+                    try FileManager.default.moveItem(atPath: "\(bundle).img.partial", toPath: "\(bundle).img")
+                    try? FileManager.default.removeItem(atPath: bundle)
                 }
-                bundles[stamp] = bundle
+                bundles[stamp] = "\(bundle).img"
             }
             return (assets!, bundles[stamp]!)
         }
