@@ -8,7 +8,7 @@ import Synchronization
 
 /// One `qemu-system-x86_64` process: software emulation (TCG; this host's KVM is a nested scheme that is far slower
 /// and crashes), the PVH kernel and initramfs of ``QemuAssets``, the root disk and the tools disk on virtio, user-mode
-/// networking. The serial console goes to `console.log`; its `steward-guest:` lines are also handed to a listener.
+/// networking. The serial console goes to `console.log`; its `steward-guest:` lines also come out of `lines`, in order.
 /// A guest reboot resets the machine, which boots the same kernel again (no `-no-reboot`).
 final class QemuMachine: Sendable {
     let folder: String
@@ -29,10 +29,12 @@ final class QemuMachine: Sendable {
         /// A console line saying the guest cannot go on.
         var failure: String?
         var console: FileHandle?
-        var listener: (@Sendable (String) -> Void)?
     }
 
-    init(folder: String) { self.folder = folder }
+    init(folder: String) {
+        self.folder = folder
+        (lines, linesOut) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1000))
+    }
 
     /// Guest boots seen so far (the tools disk's init prints one line per boot).
     var boots: Int { state.withLock { $0.boots } }
@@ -41,12 +43,15 @@ final class QemuMachine: Sendable {
     var isRunning: Bool { exit.withLock { $0 == nil } && state.withLock { $0.pid != 0 } }
     var outcome: Ended? { exit.withLock { $0 } }
 
-    /// Lines of interest from the console (`steward-guest:`, `steward-initrd:`, kernel panics) go to `listener`.
-    func onConsoleLine(_ listener: @escaping @Sendable (String) -> Void) { state.withLock { $0.listener = listener } }
+    /// Lines of interest from the console (`steward-guest:`, `steward-initrd:`, kernel panics); ends when QEMU does.
+    let lines: AsyncStream<String>
+    private let linesOut: AsyncStream<String>.Continuation
 
     static func arguments(assets: QemuAssets, root: String, tools: String, agent: String, memoryMiB: Int) -> [String] {
         [
-            "-accel", "tcg", "-m", "\(memoryMiB)", "-nodefaults", "-display", "none", "-serial", "stdio", "-monitor", "none",
+            // TCG unless told otherwise: on this machine kind KVM is a nested scheme, far slower, and it crashes.
+            "-accel", ProcessInfo.processInfo.environment["STEWARD_QEMU_ACCEL"] ?? "tcg", "-m", "\(memoryMiB)", "-nodefaults", "-display",
+            "none", "-serial", "stdio", "-monitor", "none",
             "-kernel", assets.kernel, "-initrd", assets.initramfs, "-append", "console=ttyS0 panic=-1 quiet",
             "-drive", "file=\(root),format=raw,if=virtio", "-drive", "file=\(tools),format=raw,if=virtio",
             "-drive", "file=\(agent),format=raw,if=virtio,readonly=on",
@@ -93,6 +98,7 @@ final class QemuMachine: Sendable {
             }
             QemuProcesses.shared.remove(pid)
             self.exit.withLock { $0 = ended }
+            self.linesOut.finish()
         }
         var pid: Int32 = 0
         for await p in started.stream { pid = p }
@@ -124,8 +130,8 @@ final class QemuMachine: Sendable {
     }
 
     private func console(_ bytes: [UInt8]) {
-        var lines: [String] = []
-        let listener = state.withLock { s -> (@Sendable (String) -> Void)? in
+        var found: [String] = []
+        state.withLock { s in
             s.console?.write(Data(bytes))
             s.pending += bytes
             while let newline = s.pending.firstIndex(of: 10) {
@@ -136,13 +142,12 @@ final class QemuMachine: Sendable {
                     s.failure = line
                 }
                 if line.contains("steward-guest:") || line.contains("steward-initrd:") || line.contains("Kernel panic") {
-                    lines.append(line)
+                    found.append(line)
                 }
             }
             if s.pending.count > 8192 { s.pending.removeAll() }
-            return s.listener
         }
-        for line in lines { listener?(line) }
+        for line in found { linesOut.yield(line) }
     }
 }
 

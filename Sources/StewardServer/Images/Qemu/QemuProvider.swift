@@ -56,7 +56,7 @@ public final class QemuProvider: BuildProvider {
         try? FileManager.default.removeItem(atPath: "\(dir)/tools")
 
         let machine = QemuMachine(folder: dir)
-        machine.onConsoleLine { line in Task { await log("\(id): \(line)") } }
+        Task { for await line in machine.lines { await log("\(id): \(line)") } }
         let disksReady = Date()
         try await machine.start(
             arguments: QemuMachine.arguments(assets: assets, root: root, tools: tools, agent: agentDisk, memoryMiB: memoryMiB))
