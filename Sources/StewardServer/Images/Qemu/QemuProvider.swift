@@ -22,7 +22,8 @@ public final class QemuProvider: BuildProvider {
 
     init(controlPlane: ControlPlane, dataFolder: String, binaries: String? = nil, memoryMiB: Int = 1024, logger: Logger) {
         self.controlPlane = controlPlane
-        self.folder = "\(dataFolder)/qemu"
+        // Absolute, because QEMU runs in the instance's folder.
+        self.folder = URL(fileURLWithPath: "\(dataFolder)/qemu").standardizedFileURL.path
         self.binaries = binaries ?? ProcessInfo.processInfo.environment["STEWARD_BIN_DIR"] ?? Self.ownFolder()
         self.memoryMiB = memoryMiB
         self.logger = logger
@@ -42,7 +43,7 @@ public final class QemuProvider: BuildProvider {
         let began = Date()
         let (assets, agentDisk) = try await preparation.ready(folder: folder, binaries: binaries)
         let id = "qemu-\(UUID().uuidString.lowercased().prefix(12))"
-        let dir = "\(workFolder)/\(id)"
+        let dir = URL(fileURLWithPath: "\(workFolder)/\(id)").standardizedFileURL.path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         await log("\(id): making the disks of a \(purpose.rawValue) instance from \(source.path)")
         let root = "\(dir)/root.img"
