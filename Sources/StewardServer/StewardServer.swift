@@ -5,6 +5,7 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import StewardImages
 import StewardKit
 import StewardStore
 import UnixSignals
@@ -47,7 +48,8 @@ public struct StewardServer: Sendable {
     /// Opens the data folder and database and serves until SIGTERM or SIGINT (or until the task is cancelled).
     /// `onListening` receives the bound port, which is useful with port 0.
     public func run(
-        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint], onListening: @escaping @Sendable (Int) async -> Void = { _ in },
+        onBuildProviders: @escaping @Sendable ([String: any BuildProvider]) async -> Void = { _ in }
     ) async throws {
         let folder = try DataFolder(path: configuration.dataDir)
         let masterKey = try folder.masterKey()
@@ -114,6 +116,10 @@ public struct StewardServer: Sendable {
         ).register(into: &restOperations)
         var restRoutes: [String: RESTRoute] = [:]
         ImageBuilderAPI(store: store, pager: pager, blobFolder: "\(folder.path)/images/components").register(into: &restRoutes)
+        let qemu = QemuProvider(
+            controlPlane: ControlPlane(
+                operations: operations, outputs: outputs, accountId: configuration.accountId, region: "us-east-1", logger: logger),
+            dataFolder: folder.path, logger: logger)
         let api = APIRouter(
             verifier: verifier, operations: operations, restOperations: restOperations, restRoutes: restRoutes,
             accountId: configuration.accountId, logger: logger)
@@ -178,7 +184,11 @@ public struct StewardServer: Sendable {
                     ws: .init(maxFrameSize: AgentChannel.maxFrame, autoPing: .enabled(timePeriod: .seconds(10))))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steward"),
             services: services,
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                qemu.serverListening(port: channel.localAddress?.port ?? 0)
+                await onListening(channel.localAddress?.port ?? 0)
+                await onBuildProviders([qemu.name: qemu])
+            },
             logger: logger
         )
         let group = ServiceGroup(
@@ -186,11 +196,13 @@ public struct StewardServer: Sendable {
         do {
             try await group.run()
         } catch {
+            qemu.shutdown()
             gateway.disconnectAll()
             await dispatcher.drain()
             await store.close()
             throw error
         }
+        qemu.shutdown()
         gateway.disconnectAll()
         await dispatcher.drain()
         await store.close()

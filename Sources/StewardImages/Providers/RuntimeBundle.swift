@@ -38,7 +38,11 @@ public struct RuntimeBundle: Sendable, Equatable {
         libraries[loaderName] = interpreter
         for (name, path) in libraries {
             // Copy the file a symbolic link names, under the name the program asks for.
-            try files.copyItem(atPath: (path as NSString).resolvingSymlinksInPath, toPath: "\(folder)/lib/\(name)")
+            // (`resolvingSymlinksInPath` leaves a relative last link such as libstdc++.so.6 -> libstdc++.so.6.0.30
+            // unresolved here, and a copied link would dangle: ask the C library for the real file.)
+            guard let real = realpath(path, nil) else { throw Failure(description: "cannot resolve \(path)") }
+            defer { free(real) }
+            try files.copyItem(atPath: String(cString: real), toPath: "\(folder)/lib/\(name)")
         }
         var names: [String] = []
         for executable in executables {
