@@ -25,19 +25,28 @@ public enum SigV4 {
             guard header.hasPrefix(SigV4.algorithm + " ") else {
                 throw AWSError("IncompleteSignatureException", "Authorization header requires the \(SigV4.algorithm) algorithm.")
             }
-            // Parsed on bytes: this runs for every request.
+            // Parsed on bytes with indices: this runs for every request.
+            let bytes = Array(header.utf8)
             var credential: String?
             var signed: String?
             var signature: String?
-            for item in header.utf8.dropFirst(SigV4.algorithm.utf8.count + 1).split(separator: UInt8(ascii: ",")) {
-                let trimmed = item.drop { $0 == UInt8(ascii: " ") }
-                guard let eq = trimmed.firstIndex(of: UInt8(ascii: "=")) else { continue }
-                let value = String(decoding: trimmed[trimmed.index(after: eq)...], as: UTF8.self)
-                switch String(decoding: trimmed[..<eq], as: UTF8.self) {
-                case "Credential": credential = value
-                case "SignedHeaders": signed = value
-                case "Signature": signature = value
-                default: break
+            var i = SigV4.algorithm.utf8.count + 1
+            while i < bytes.count {
+                while i < bytes.count && (bytes[i] == UInt8(ascii: " ") || bytes[i] == UInt8(ascii: ",")) { i += 1 }
+                let keyStart = i
+                while i < bytes.count && bytes[i] != UInt8(ascii: "=") && bytes[i] != UInt8(ascii: ",") { i += 1 }
+                guard i < bytes.count, bytes[i] == UInt8(ascii: "=") else { continue }
+                let key = bytes[keyStart..<i]
+                i += 1
+                let valueStart = i
+                while i < bytes.count && bytes[i] != UInt8(ascii: ",") { i += 1 }
+                let value = String(decoding: bytes[valueStart..<i], as: UTF8.self)
+                if key.elementsEqual("Credential".utf8) {
+                    credential = value
+                } else if key.elementsEqual("SignedHeaders".utf8) {
+                    signed = value
+                } else if key.elementsEqual("Signature".utf8) {
+                    signature = value
                 }
             }
             guard let credential, let signed, let signature else {
@@ -45,7 +54,9 @@ public enum SigV4 {
                     "IncompleteSignatureException",
                     "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.")
             }
-            let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            let scope = credential.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
             guard scope.count == 5, scope[4] == "aws4_request", !scope[0].isEmpty else {
                 throw AWSError("IncompleteSignatureException", "Credential should be scoped to a valid region and service: \(credential).")
             }
@@ -53,7 +64,7 @@ public enum SigV4 {
             self.date = scope[1]
             self.region = scope[2]
             self.service = scope[3]
-            self.signedHeaders = signed.split(separator: ";").map(String.init)
+            self.signedHeaders = signed.utf8.split(separator: UInt8(ascii: ";")).map { String(decoding: $0, as: UTF8.self) }
             self.signature = signature
         }
     }

@@ -13,6 +13,8 @@ final class SigV4Verifier: Sendable {
     let cache = Mutex<[String: String]>([:])
     let signingKeys = Mutex<[String: SymmetricKey]>([:])
 
+    static let amzDate = HTTPField.Name("X-Amz-Date")!
+
     init(keys: AccessKeys) { self.keys = keys }
 
     struct Identity: Sendable {
@@ -61,7 +63,7 @@ final class SigV4Verifier: Sendable {
             throw AWSError("MissingAuthenticationTokenException", "Request is missing Authentication Token")
         }
         let auth = try SigV4.Authorization(header: header)
-        guard let amzDateText = headers[HTTPField.Name("X-Amz-Date")!] ?? headers[.date] else {
+        guard let amzDateText = headers[Self.amzDate] ?? headers[.date] else {
             throw AWSError(
                 "IncompleteSignatureException", "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
         }
