@@ -71,7 +71,7 @@ let package = Package(
         ),
         .target(
             name: "StewardImages",
-            dependencies: ["StewardKit", "StewardDocuments"],
+            dependencies: ["StewardKit", "StewardDocuments", "StewardRunner"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -129,7 +129,7 @@ let package = Package(
         .target(name: "StewardTestSupport", path: "Tests/StewardTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "StewardKitTests",
-            dependencies: ["StewardKit", "StewardDocuments"],
+            dependencies: ["StewardKit", "StewardDocuments", "StewardRunner"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
