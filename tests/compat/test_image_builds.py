@@ -346,9 +346,11 @@ def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, 
 
     # every step is in the log and the record, in order, with its figures
     steps = [(s["stage"], s["name"], s["status"]) for s in got["steps"]]
-    assert [n for _, n, _ in steps] == [
-        "LaunchBuildInstance", "ApplyBuildComponents", "StopBuildInstance", "VolumeReduction", "MalwareScan",
-        "CreateOutputImage", "LaunchTestInstance", "StartTest", "ApplyTestComponents", "DistributeImage", "RecordImage"]
+    names = [n for _, n, _ in steps]
+    # the scan, the image files and the tar.zst run side by side, after the reduction and before the tests
+    assert names[:4] == ["LaunchBuildInstance", "ApplyBuildComponents", "StopBuildInstance", "VolumeReduction"]
+    assert sorted(names[4:7]) == ["CreateOutputImage", "CreateTarZst", "MalwareScan"]
+    assert names[7:] == ["LaunchTestInstance", "StartTest", "ApplyTestComponents", "DistributeImage", "RecordImage"]
     assert all(status == "SUCCEEDED" for _, _, status in steps), steps
     applied = next(s for s in got["steps"] if s["name"] == "ApplyBuildComponents")
     assert applied["details"]["reboots"] == 1

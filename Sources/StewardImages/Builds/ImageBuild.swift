@@ -82,7 +82,15 @@ public struct ImageBuild: Sendable {
                 return r
             }
             manifest.reduction = reduction
-            let scan = try await step("MalwareScan", .building) { s in
+            // The scan, the image files and the zstd -19 tarball (the slowest: the size floor) all read the reduced
+            // tree at once; the tests need only the raw image, so the tarball finishes beside them.
+            let tarZst = "\(spec.storeFolder)/image.tar.zst"
+            async let floor: Int = step("CreateTarZst", .building) { s in
+                try await ImageFormats.makeTarZstd(from: tree, to: tarZst)
+                s.details["tarZstBytes"] = JSONValue(HostCommand.fileSize(tarZst))
+                return HostCommand.fileSize(tarZst)
+            }
+            async let scanned = step("MalwareScan", .building) { s in
                 let report = try await MalwareScan.scan(tree, signatures: spec.signatures, log: observer.log)
                 s.details["result"] = .string(report.result.rawValue)
                 s.details["findings"] = JSONValue(report.findings.count)
@@ -93,20 +101,15 @@ public struct ImageBuild: Sendable {
                 }
                 return report
             }
-            manifest.scan = scan
-            let files = try await step("CreateOutputImage", .building) { s in
-                let files = try await capture(tree, manifest: &manifest)
+            async let captured = step("CreateOutputImage", .building) { s in
+                let files = try await capture(tree)
                 s.details["rawBytes"] = JSONValue(files.raw.bytes)
+                s.details["rawAllocatedBytes"] = JSONValue(files.raw.allocated)
                 s.details["qcow2Bytes"] = JSONValue(HostCommand.fileSize(files.qcow2))
-                s.details["tarZstBytes"] = JSONValue(HostCommand.fileSize(files.tarZst))
                 return files
             }
-            // The tree is kept with the image (a later recipe may start from it); the instance goes.
-            let kept = "\(spec.storeFolder)/rootfs"
-            try? fm.removeItem(atPath: kept)
-            try fm.moveItem(atPath: tree, toPath: kept)
-            await instance.terminate()
-            await observer.log("build instance \(instance.instanceId) terminated")
+            manifest.scan = try await scanned
+            let files = try await captured
 
             try await observer.stage(.testing, spec.testsEnabled ? "Testing the image on a fresh instance." : "Tests are disabled.")
             if spec.testsEnabled {
@@ -114,10 +117,22 @@ public struct ImageBuild: Sendable {
             } else {
                 manifest.tests = ["result": "SKIPPED"]
             }
+            let floorBytes = try await floor
+            manifest.formats = try await formats(files, tarZst: tarZst)
+            await observer.log(
+                "image files: raw \(files.raw.bytes) bytes (\(files.raw.allocated) on disk), qcow2 \(HostCommand.fileSize(files.qcow2)), tar.zst \(floorBytes) (the floor)"
+            )
+            // The tree is kept with the image (a later recipe may start from it); the instance goes.
+            let kept = "\(spec.storeFolder)/rootfs"
+            try? fm.removeItem(atPath: kept)
+            try fm.moveItem(atPath: tree, toPath: kept)
+            await instance.terminate()
+            await observer.log("build instance \(instance.instanceId) terminated")
 
             try await observer.stage(.distributing, "Publishing the image.")
+            let published = manifest
             let outputs = try await step("DistributeImage", .distributing) { s in
-                let outputs = try await publish(files, manifest: manifest)
+                let outputs = try await publish([files.raw.path, files.qcow2, tarZst], manifest: published)
                 s.details["folders"] = JSONValue(outputs)
                 return outputs
             }
@@ -129,6 +144,8 @@ public struct ImageBuild: Sendable {
             try? fm.removeItem(atPath: spec.workFolder)
             return Result(manifest: json, rootFolder: kept, outputs: outputs)
         } catch {
+            // Image files half made are of no use; the kept instance (when asked) is what one inspects.
+            try? fm.removeItem(atPath: spec.storeFolder)
             if !spec.terminateInstanceOnFailure && !(error is CancellationError) {
                 await observer.log(
                     "terminateInstanceOnFailure is false: the build instance \(instance.instanceId) is kept for inspection in \(spec.workFolder)/\(instance.instanceId)"
@@ -141,31 +158,29 @@ public struct ImageBuild: Sendable {
         }
     }
 
-    /// The image files of a tree: sparse raw ext4 (shrunk), qcow2 with zstd clusters, and tar.zst (the floor).
-    struct Files {
+    /// The image files of a tree: sparse raw ext4 (shrunk) and qcow2 with zstd clusters.
+    struct Files: Sendable {
         var raw: ImageFormats.RawImage
         var qcow2: String
-        var tarZst: String
     }
 
-    func capture(_ tree: String, manifest: inout Manifest) async throws -> Files {
+    func capture(_ tree: String) async throws -> Files {
         let raw = try await ImageFormats.makeExt4(from: tree, to: "\(spec.storeFolder)/image.raw", log: observer.log)
         let qcow2 = "\(spec.storeFolder)/image.qcow2"
         try await ImageFormats.makeQcow2(from: raw.path, to: qcow2)
-        let tarZst = "\(spec.storeFolder)/image.tar.zst"
-        try await ImageFormats.makeTarZstd(from: tree, to: tarZst)
-        manifest.formats = []
-        for (format, file) in [("raw", raw.path), ("qcow2", qcow2), ("tar.zst", tarZst)] {
-            manifest.formats.append(
+        return Files(raw: raw, qcow2: qcow2)
+    }
+
+    /// Sizes and checksums of the three image files, for the manifest.
+    func formats(_ files: Files, tarZst: String) async throws -> [Manifest.Format] {
+        var out: [Manifest.Format] = []
+        for (format, file) in [("raw", files.raw.path), ("qcow2", files.qcow2), ("tar.zst", tarZst)] {
+            out.append(
                 .init(
                     format: format, file: (file as NSString).lastPathComponent, bytes: HostCommand.fileSize(file),
                     allocatedBytes: HostCommand.allocatedBytes(file), sha256: try await ImageFormats.sha256(file)))
         }
-        let floor = HostCommand.fileSize(tarZst)
-        await observer.log(
-            "image files: raw \(raw.bytes) bytes (\(raw.allocated) on disk), qcow2 \(HostCommand.fileSize(qcow2)), tar.zst \(floor) (the floor)"
-        )
-        return Files(raw: raw, qcow2: qcow2, tarZst: tarZst)
+        return out
     }
 
     /// The test stage: a fresh instance from the captured raw image, a start test, then the recipe's test components.
@@ -230,13 +245,13 @@ public struct ImageBuild: Sendable {
         """
 
     /// Copies the image files and the manifest to every distribution folder (`<folder>/<name>/<x.y.z>/<n>`).
-    func publish(_ files: Files, manifest: Manifest) async throws -> [String] {
+    func publish(_ files: [String], manifest: Manifest) async throws -> [String] {
         var outputs: [String] = []
         let version = spec.version.split(separator: "/")
         for d in spec.distributions {
             let target = ([d.folder, ImageBuilderARN.arnName(spec.name)] + version.map(String.init)).joined(separator: "/")
             try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-            for file in [files.raw.path, files.qcow2, files.tarZst] {
+            for file in files {
                 try await HostCommand.run(["cp", "--sparse=always", file, target])
             }
             var m = manifest
