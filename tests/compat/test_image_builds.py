@@ -116,6 +116,23 @@ phases:
             - echo {EICAR_B64} | base64 -d > /root/downloads/eicar.com
 """
 
+AGENT_TEST_DOC = """\
+name: agent-joins
+schemaVersion: 1.0
+phases:
+  - name: test
+    steps:
+      - name: Register
+        action: ExecuteBash
+        inputs:
+          commands:
+            - . /etc/steward/agent.env && test -n "$STEWARD_ACTIVATION_ID"
+            - /opt/steward/agent/steward-agent-start > /tmp/agent.log 2>&1 &
+            - for i in $(seq 1 80); do [ -s /var/lib/steward/agent/identity.json ] && break; sleep 0.25; done
+            - cat /tmp/agent.log
+            - test -s /var/lib/steward/agent/identity.json
+"""
+
 SLOW_DOC = """\
 name: slow
 schemaVersion: 1.0
@@ -171,7 +188,10 @@ class BuildServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        argv = [self.steward, "server", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}"]
+        # zstd level 3 for the tar.zst: level 19 (the default, what `steward bench images` measures) costs minutes of
+        # CPU on an image that carries a debug build's agent.
+        argv = [self.steward, "server", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
+                "--image-zstd-level", "3"]
         if os.environ.get("STEWARD_TEST_DATABASE_URL"):
             argv += ["--database", os.environ["STEWARD_TEST_DATABASE_URL"]]
         log = open(self.log_path, "ab")
@@ -225,19 +245,17 @@ class BuildServer:
 
 
 @pytest.fixture(scope="module")
-def builder():
+def builder(request):
     tmp = tempfile.mkdtemp(prefix="steward-images-")
     server = BuildServer(tmp)
     server.start()
-    failed = False
     try:
         yield server
-    except Exception:
-        failed = True
-        raise
     finally:
         server.kill()
-        if not failed and not os.environ.get("STEWARD_COMPAT_KEEP"):
+        if request.session.testsfailed or os.environ.get("STEWARD_COMPAT_KEEP"):
+            print(f"\nimage build test folder kept: {tmp} (server log {server.log_path})")
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -303,7 +321,8 @@ def setup(builder, base):
         f.write(EICAR_HDB)
     out = os.path.join(builder.tmp, "published")
     comps = {}
-    for name, doc in (("build-check", BUILD_DOC), ("image-test", TEST_DOC), ("drop-eicar", EICAR_DOC), ("slow", SLOW_DOC)):
+    for name, doc in (("build-check", BUILD_DOC), ("image-test", TEST_DOC), ("drop-eicar", EICAR_DOC), ("slow", SLOW_DOC),
+                      ("agent-joins", AGENT_TEST_DOC)):
         comps[name] = ib.create_component(name=name, semanticVersion="1.0.0", platform="Linux", data=doc)["componentBuildVersionArn"]
     infra = ib.create_infrastructure_configuration(
         name="chroot", instanceProfileName="steward",
@@ -419,6 +438,26 @@ def test_an_eicar_file_fails_the_scan_and_the_instance_is_kept(builder, setup):
     folder = kept[0].split("kept for inspection in ")[1].strip()
     assert os.path.isfile(os.path.join(folder, "root", "root", "downloads", "eicar.com"))
     shutil.rmtree(folder)
+
+
+def test_an_image_with_the_agent_registers_itself_when_started(builder, setup):
+    ib = setup["ib"]
+    rec = setup["ib"].create_image_recipe(
+        name="with-agent", semanticVersion="1.0.0", parentImage="busybox-base", tags={"steward:agent": "install"},
+        components=[{"componentArn": setup["comps"]["build-check"]}, {"componentArn": setup["comps"]["agent-joins"]}],
+    )["imageRecipeArn"]
+    arn = ib.create_image(imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"])["imageBuildVersionArn"]
+    image = wait_image(ib, arn)
+    got = build_log(builder, arn)
+    assert image["state"]["status"] == "AVAILABLE", f"{image['state']}\n{got['log'][-3000:]}"
+    assert any(s["name"] == "InstallStewardAgent" and s["status"] == "SUCCEEDED" for s in got["steps"])
+    activation = got["manifest"]["stewardAgent"]["activationId"]
+    session = boto3.session.Session(aws_access_key_id=builder.key["AccessKeyId"],
+                                    aws_secret_access_key=builder.key["SecretAccessKey"], region_name=REGION)
+    ssm = session.client("ssm", endpoint_url=builder.url)
+    found = ssm.describe_activations(Filters=[{"FilterKey": "ActivationIds", "FilterValues": [activation]}])["ActivationList"]
+    assert found and found[0]["RegistrationsCount"] == 1  # the test instance, started from the image, registered
+    assert ssm.describe_instance_information()["InstanceInformationList"]
 
 
 def test_a_build_is_cancelled_and_a_restart_fails_the_build_under_way(builder, setup):

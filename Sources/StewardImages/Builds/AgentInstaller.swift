@@ -9,6 +9,8 @@ public enum AgentInstaller {
 
     public static func install(_ agent: AgentInstall, into root: String, log: BuildLogSink) async throws {
         let bundle = try await RunnerBundle.install(agent.binary, into: root, folder: folder)
+        // Debug information has no place in an image (a debug build's agent is mostly that).
+        _ = try? await HostCommand.capture(["strip", "--strip-debug", "\(root)\(folder)/bin/\(bundle.program)"])
         let fm = FileManager.default
         let exe = bundle.command.map(HostCommand.quote).joined(separator: " ")
         try fm.createDirectory(atPath: "\(root)/etc/steward", withIntermediateDirectories: true)

@@ -27,6 +27,8 @@ public struct BuildSpec: Sendable {
     public var agent: AgentInstall?
     public var timeoutSeconds: Int
     public var maxReboots: Int
+    /// The zstd level of the published tarball, which is also the size floor the other formats compare with.
+    public var zstdLevel: Int = 19
 
     public struct Distribution: Sendable {
         /// `<s3Bucket>/<s3Prefix>`; the image goes to `<folder>/<name>/<x.y.z>/<n>`.

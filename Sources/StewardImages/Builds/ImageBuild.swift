@@ -86,7 +86,7 @@ public struct ImageBuild: Sendable {
             // tree at once; the tests need only the raw image, so the tarball finishes beside them.
             let tarZst = "\(spec.storeFolder)/image.tar.zst"
             async let floor: Int = step("CreateTarZst", .building) { s in
-                try await ImageFormats.makeTarZstd(from: tree, to: tarZst)
+                try await ImageFormats.makeTarZstd(from: tree, to: tarZst, level: spec.zstdLevel)
                 s.details["tarZstBytes"] = JSONValue(HostCommand.fileSize(tarZst))
                 return HostCommand.fileSize(tarZst)
             }

@@ -61,6 +61,7 @@ struct Manifest: Sendable {
                 [
                     "treeBytesBefore": JSONValue(r.bytesBefore), "treeBytesAfter": JSONValue(r.bytesAfter),
                     "removedEntries": JSONValue(r.removedEntries), "zstdFloorBytes": JSONValue(floor),
+                    "zstdLevel": JSONValue(spec.zstdLevel),
                     "qcow2OverFloor": ratio("qcow2"), "rawAllocatedOverFloor": rawRatio(floor),
                 ]
             } ?? .null,

@@ -58,6 +58,8 @@ struct Server: AsyncParsableCommand {
     var imageScanSignatures: String?
     @Option(help: "The server URL baked into images that install the agent (default: http://<listen address>).")
     var imageAgentEndpoint: String?
+    @Option(help: "The zstd level of an image's tar.zst, the size floor its other formats are compared with (1 to 19).")
+    var imageZstdLevel: Int = 19
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -76,6 +78,8 @@ struct Server: AsyncParsableCommand {
         configuration.imageBuilds.workers = imageBuildWorkers
         configuration.imageBuilds.scanSignatures = imageScanSignatures.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         configuration.imageBuilds.agentEndpoint = imageAgentEndpoint
+        guard (1...19).contains(imageZstdLevel) else { throw CLIError("--image-zstd-level must be from 1 to 19") }
+        configuration.imageBuilds.zstdLevel = imageZstdLevel
         let server = StewardServer(configuration: configuration, logger: logger)
         do {
             try await server.run { port in logger.info("listening on http://\(host):\(port)") }

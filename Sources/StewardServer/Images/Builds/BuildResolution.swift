@@ -88,12 +88,13 @@ extension ImageBuildWorker {
                 region: region, activationId: activationId, activationCode: code)
         }
 
-        let spec = BuildSpec(
+        var spec = BuildSpec(
             imageArn: record["arn"]?.textValue ?? "", name: record["name"]?.textValue ?? "", version: record["version"]?.textValue ?? "",
             parentImage: parentArn, parent: parent, buildComponents: buildComponents, testComponents: testComponents,
             testsEnabled: record["imageTestsConfiguration"]?["imageTestsEnabled"] != .bool(false), signatures: signatures,
             terminateInstanceOnFailure: infrastructure["terminateInstanceOnFailure"] != .bool(false), workFolder: work,
             storeFolder: "\(root)/store/\(ImageBuilderARN.arnName(region))/\(id)", distributions: distributions, agent: agent)
+        spec.zstdLevel = settings.zstdLevel
         return Resolved(spec: spec, provider: provider, dependencies: ["parentImage": .string(parentArn), "components": .array(used)])
     }
 

@@ -12,6 +12,8 @@ public struct ImageBuildSettings: Sendable {
     public var scanSignatures: String?
     /// The URL baked into images as the agent's server (default: `http://<listen address>`).
     public var agentEndpoint: String?
+    /// The zstd level of the published tarball (the size floor); 19 unless a test wants speed over size.
+    public var zstdLevel: Int = 19
     /// How often pipeline schedules are checked.
     public var scheduleInterval: Duration = .seconds(20)
     /// Providers besides the built-in `chroot` (the `qemu` provider registers here).
