@@ -191,7 +191,7 @@ class BuildServer:
         # zstd level 3 for the tar.zst: level 19 (the default, what `steward bench images` measures) costs minutes of
         # CPU on an image that carries a debug build's agent.
         argv = [self.steward, "server", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
-                "--image-zstd-level", "3"]
+                "--image-zstd-level", "3", "--image-schedule-interval", "1"]
         if os.environ.get("STEWARD_TEST_DATABASE_URL"):
             argv += ["--database", os.environ["STEWARD_TEST_DATABASE_URL"]]
         log = open(self.log_path, "ab")
@@ -458,6 +458,41 @@ def test_an_image_with_the_agent_registers_itself_when_started(builder, setup):
     found = ssm.describe_activations(Filters=[{"FilterKey": "ActivationIds", "FilterValues": [activation]}])["ActivationList"]
     assert found and found[0]["RegistrationsCount"] == 1  # the test instance, started from the image, registered
     assert ssm.describe_instance_information()["InstanceInformationList"]
+
+
+def test_scheduled_pipelines_build_on_a_cron_match_and_only_with_updates_when_asked(builder, setup):
+    ib = setup["ib"]
+    rec = recipe(setup, "nightly", [{"componentArn": setup["comps"]["build-check"]}])
+    every_minute = "cron(* * * * ? *)"
+    pipes = {}
+    for name, condition in (("always", "EXPRESSION_MATCH_ONLY"), ("on-updates", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE")):
+        pipes[name] = ib.create_image_pipeline(
+            name=name, imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"], status="DISABLED",
+            schedule={"scheduleExpression": every_minute, "pipelineExecutionStartCondition": condition},
+            imageTestsConfiguration={"imageTestsEnabled": False})["imagePipelineArn"]
+    # a manual run of the second pipeline uses today's base and component: a scheduled run has nothing new to build
+    manual = ib.start_image_pipeline_execution(imagePipelineArn=pipes["on-updates"])["imageBuildVersionArn"]
+    assert wait_image(ib, manual)["state"]["status"] == "AVAILABLE"
+    for name, arn in pipes.items():
+        ib.update_image_pipeline(
+            imagePipelineArn=arn, imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"], status="ENABLED",
+            schedule=ib.get_image_pipeline(imagePipelineArn=arn)["imagePipeline"]["schedule"],
+            imageTestsConfiguration={"imageTestsEnabled": False})
+    deadline = time.monotonic() + 75
+    while True:
+        scheduled = ib.list_image_pipeline_images(imagePipelineArn=pipes["always"])["imageSummaryList"]
+        if scheduled:
+            break
+        assert time.monotonic() < deadline, "the every-minute pipeline did not run"
+        time.sleep(1)
+    assert scheduled[0]["buildType"] == "SCHEDULED"
+    time.sleep(3)  # the same minute's check of the other pipeline is done by now
+    others = ib.list_image_pipeline_images(imagePipelineArn=pipes["on-updates"])["imageSummaryList"]
+    assert [i["arn"] for i in others] == [manual]
+    for name, arn in pipes.items():
+        ib.update_image_pipeline(imagePipelineArn=arn, imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"],
+                                 status="DISABLED")
+    wait_image(ib, scheduled[0]["arn"])
 
 
 def test_a_build_is_cancelled_and_a_restart_fails_the_build_under_way(builder, setup):

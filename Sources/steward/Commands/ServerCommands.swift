@@ -60,6 +60,7 @@ struct Server: AsyncParsableCommand {
     var imageAgentEndpoint: String?
     @Option(help: "The zstd level of an image's tar.zst, the size floor its other formats are compared with (1 to 19).")
     var imageZstdLevel: Int = 19
+    @Option(help: "How often pipeline schedules are checked, in seconds.") var imageScheduleInterval: Int = 20
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -80,6 +81,8 @@ struct Server: AsyncParsableCommand {
         configuration.imageBuilds.agentEndpoint = imageAgentEndpoint
         guard (1...19).contains(imageZstdLevel) else { throw CLIError("--image-zstd-level must be from 1 to 19") }
         configuration.imageBuilds.zstdLevel = imageZstdLevel
+        guard imageScheduleInterval > 0 else { throw CLIError("--image-schedule-interval must be 1 or more") }
+        configuration.imageBuilds.scheduleInterval = .seconds(imageScheduleInterval)
         let server = StewardServer(configuration: configuration, logger: logger)
         do {
             try await server.run { port in logger.info("listening on http://\(host):\(port)") }
