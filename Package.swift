@@ -131,7 +131,7 @@ let package = Package(
         .target(name: "StewardTestSupport", path: "Tests/StewardTestSupport", swiftSettings: swiftSettings),
         .testTarget(
             name: "StewardKitTests",
-            dependencies: ["StewardKit", "StewardDocuments"],
+            dependencies: ["StewardKit", "StewardDocuments", "StewardRunner"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

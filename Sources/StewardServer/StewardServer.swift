@@ -25,6 +25,8 @@ public struct StewardServer: Sendable {
         public var inventoryExportEndpoint: String?
         /// How often the export runs on its own; on demand it runs through `Steward.ExportInventory`.
         public var inventoryExportInterval: Duration = .seconds(3600)
+        /// Image builds: workers, the runner and agent carried into images, scan signatures.
+        public var imageBuilds = ImageBuildSettings()
 
         public init(
             dataDir: String, host: String = "127.0.0.1", port: Int = 8440, databaseURL: String? = nil, accountId: String = "123456789012"
@@ -115,11 +117,21 @@ public struct StewardServer: Sendable {
             groupsChanged: { region in await associations.groupsChanged(region: region) }
         ).register(into: &restOperations)
         var restRoutes: [String: RESTRoute] = [:]
-        ImageBuilderAPI(store: store, pager: pager, blobFolder: "\(folder.path)/images/components").register(into: &restRoutes)
+        let imageBuilder = ImageBuilderAPI(store: store, pager: pager, blobFolder: "\(folder.path)/images/components")
+        imageBuilder.register(into: &restRoutes)
         let qemu = QemuProvider(
             controlPlane: ControlPlane(
                 operations: operations, outputs: outputs, accountId: configuration.accountId, region: "us-east-1", logger: logger),
             dataFolder: folder.path, logger: logger)
+        var buildSettings = configuration.imageBuilds
+        if buildSettings.extraProviders[qemu.name] == nil { buildSettings.extraProviders[qemu.name] = qemu }
+        let imageBuilds = ImageBuildWorker(
+            api: imageBuilder, settings: buildSettings, root: "\(folder.path)/images", accountId: configuration.accountId,
+            endpoint: "http://\(configuration.host):\(configuration.port)", logger: logger,
+            activation: { region in
+                try await ImageAgentActivation.create(store: store, region: region)
+            })
+        try await imageBuilds.recover()
         let api = APIRouter(
             verifier: verifier, operations: operations, restOperations: restOperations, restRoutes: restRoutes,
             accountId: configuration.accountId, logger: logger)
@@ -170,7 +182,12 @@ public struct StewardServer: Sendable {
         SessionStream(relay: sessions, logger: logger).addRoute(to: wsRouter)
 
         let sweeper = Sweeper(dispatcher: dispatcher)
-        var services: [any Service] = [sweeper, AssociationService(runner: associations)]
+        var services: [any Service] = [
+            sweeper, AssociationService(runner: associations), ImageBuildService(worker: imageBuilds),
+            PipelineScheduler(
+                api: imageBuilder, accountId: configuration.accountId, logger: logger,
+                interval: configuration.imageBuilds.scheduleInterval),
+        ]
         if let exporter {
             let interval = configuration.inventoryExportInterval
             services.append(ScheduledExport(exporter: exporter, interval: interval, store: store))
@@ -185,8 +202,10 @@ public struct StewardServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "steward"),
             services: services,
             onServerRunning: { channel in
-                qemu.serverListening(port: channel.localAddress?.port ?? 0)
-                await onListening(channel.localAddress?.port ?? 0)
+                let port = channel.localAddress?.port ?? 0
+                qemu.serverListening(port: port)
+                await imageBuilds.setEndpoint("http://\(configuration.host):\(port)")
+                await onListening(port)
                 await onBuildProviders([qemu.name: qemu])
             },
             logger: logger

@@ -138,8 +138,12 @@ func parseParameters(_ text: String?) throws -> [String: String] {
     return out
 }
 
-/// The command line that resumes a run in this state folder: this very executable.
+/// The command line that resumes a run in this state folder: this very executable, or `STEWARD_RUNNER_COMMAND` when
+/// the runner was started through something else (a bundled dynamic loader in an image build's instance).
 func resumeCommand(_ stateDirectory: String) -> String {
+    if let given = ProcessInfo.processInfo.environment["STEWARD_RUNNER_COMMAND"], !given.isEmpty {
+        return "\(given) resume --state-dir \(shellQuote(stateDirectory))"
+    }
     let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     return "\(shellQuote(exe)) resume --state-dir \(shellQuote(stateDirectory))"
 }

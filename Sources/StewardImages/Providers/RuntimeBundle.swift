@@ -22,7 +22,10 @@ public struct RuntimeBundle: Sendable, Equatable {
     }
 
     /// Makes the bundle in `folder` (created if missing; a bundle already there is replaced).
-    public static func make(programs executables: [String], in folder: String, prefix: String) async throws -> RuntimeBundle {
+    /// `stripDebug` drops the programs' debug information (a debug build's binary is mostly that).
+    public static func make(programs executables: [String], in folder: String, prefix: String, stripDebug: Bool = false)
+        async throws -> RuntimeBundle
+    {
         let files = FileManager.default
         try? files.removeItem(atPath: folder)
         for sub in ["bin", "lib"] { try files.createDirectory(atPath: "\(folder)/\(sub)", withIntermediateDirectories: true) }
@@ -49,6 +52,7 @@ public struct RuntimeBundle: Sendable, Equatable {
             let name = (executable as NSString).lastPathComponent
             let copy = "\(folder)/bin/\(name)"
             try files.copyItem(atPath: executable, toPath: copy)
+            if stripDebug { try await run("/usr/bin/strip", "--strip-debug", copy) }
             try await patch(copy, "--set-interpreter", "\(prefix)/lib/\(loaderName)", "--set-rpath", "\(prefix)/lib")
             names.append(name)
         }
@@ -84,11 +88,17 @@ public struct RuntimeBundle: Sendable, Equatable {
     }
 
     static func patch(_ file: String, _ arguments: String...) async throws {
+        try await run(["/usr/bin/patchelf"] + arguments + [file])
+    }
+
+    static func run(_ argv: String...) async throws { try await run(argv) }
+
+    static func run(_ argv: [String]) async throws {
         let outcome = try await ChildProcess.run(
-            executable: "/usr/bin/patchelf", arguments: arguments + [file], environment: ["PATH": "/usr/bin:/bin"],
+            executable: argv[0], arguments: Array(argv.dropFirst()), environment: ["PATH": "/usr/bin:/bin"],
             workingDirectory: nil, timeout: .seconds(60))
         guard outcome.exitCode == 0 else {
-            throw Failure(description: "patchelf \(file) failed: \(String(decoding: outcome.stderr, as: UTF8.self))")
+            throw Failure(description: "\(argv.joined(separator: " ")) failed: \(String(decoding: outcome.stderr, as: UTF8.self))")
         }
     }
 }

@@ -71,6 +71,8 @@ struct ImageBuilderAPI: Sendable {
         add(.post, "ListImageBuildVersions", listImageBuildVersions)
         add(.put, "CancelImageCreation", cancelImage)
         add(.delete, "DeleteImage", query: "imageBuildVersionArn", deleteImage)
+        add(.put, "ImportDiskImage", importDiskImage)
+        add(.get, "GetImageBuildLog", query: "imageBuildVersionArn", getImageBuildLog)
     }
 
     // MARK: errors

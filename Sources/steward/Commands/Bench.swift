@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures.",
         subcommands: [
-            Fanout.self, BenchParams.self, BenchInventory.self, BenchConverge.self, BenchDirect.self, BenchSessions.self,
+            Fanout.self, BenchParams.self, BenchInventory.self, BenchConverge.self, BenchDirect.self, BenchSessions.self, BenchImages.self,
         ])
 }
 

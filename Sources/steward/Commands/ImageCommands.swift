@@ -8,10 +8,11 @@ struct Images: AsyncParsableCommand {
         abstract: "Image pipelines: components, recipes, configurations and pipelines (EC2 Image Builder API).",
         discussion: """
             Resources are named by name (the newest version), name@version (1.2.3, 1.x.x, x.x.x) or by full ARN.
-            Builds themselves come later: a started pipeline records an image in PENDING.
+            A started pipeline or a new image is built by the server (chroot provider); follow it with `steward images logs ARN --follow`.
             """,
         subcommands: [
             ComponentCommands.self, RecipeCommands.self, InfrastructureCommands.self, DistributionCommands.self, PipelineCommands.self,
+            ImageImport.self, ImageBootstrap.self, ImageList.self, ImageShow.self, ImageLogs.self, ImageCancel.self,
         ])
 }
 

@@ -53,6 +53,14 @@ struct Server: AsyncParsableCommand {
     @Option(help: "The S3-compatible endpoint for an s3:// export (default: AWS_ENDPOINT_URL_S3, else AWS S3 in AWS_REGION).")
     var inventoryExportEndpoint: String?
     @Option(help: "How often the inventory export runs: seconds, or a number with s, m or h.") var inventoryExportInterval: String = "1h"
+    @Option(help: "Image builds that may run at once (0: images are recorded but stay PENDING).") var imageBuildWorkers: Int = 1
+    @Option(help: "The ClamAV signature folder for image scans when the infrastructure configuration names none.")
+    var imageScanSignatures: String?
+    @Option(help: "The server URL baked into images that install the agent (default: http://<listen address>).")
+    var imageAgentEndpoint: String?
+    @Option(help: "The zstd level of an image's tar.zst, the size floor its other formats are compared with (1 to 19).")
+    var imageZstdLevel: Int = 19
+    @Option(help: "How often pipeline schedules are checked, in seconds.") var imageScheduleInterval: Int = 20
     @OptionGroup var log: LogOptions
 
     func run() async throws {
@@ -67,6 +75,14 @@ struct Server: AsyncParsableCommand {
         }
         configuration.inventoryExportEndpoint = inventoryExportEndpoint
         configuration.inventoryExportInterval = .seconds(try parseInterval(inventoryExportInterval))
+        guard imageBuildWorkers >= 0 else { throw CLIError("--image-build-workers must be 0 or more") }
+        configuration.imageBuilds.workers = imageBuildWorkers
+        configuration.imageBuilds.scanSignatures = imageScanSignatures.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        configuration.imageBuilds.agentEndpoint = imageAgentEndpoint
+        guard (1...19).contains(imageZstdLevel) else { throw CLIError("--image-zstd-level must be from 1 to 19") }
+        configuration.imageBuilds.zstdLevel = imageZstdLevel
+        guard imageScheduleInterval > 0 else { throw CLIError("--image-schedule-interval must be 1 or more") }
+        configuration.imageBuilds.scheduleInterval = .seconds(imageScheduleInterval)
         let server = StewardServer(configuration: configuration, logger: logger)
         do {
             try await server.run { port in logger.info("listening on http://\(host):\(port)") }
