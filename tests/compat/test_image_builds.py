@@ -519,3 +519,43 @@ def test_a_build_is_cancelled_and_a_restart_fails_the_build_under_way(builder, s
     ib = builder.client()
     image = wait_image(ib, second)
     assert image["state"]["status"] == "FAILED" and "server stopped while the build was BUILDING" in image["state"]["reason"]
+
+
+def _qemu_missing():
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is not installed"
+    if not glob.glob("/var/cache/steward/debs/linux-image-*-amd64_*.deb") and not glob.glob(
+            "/var/cache/apt/archives/linux-image-*-amd64_*.deb"):
+        return "no linux-image .deb in /var/cache/steward/debs (apt-get download it)"
+    if os.environ.get("STEWARD_TEST_DATABASE_URL"):
+        return "the QEMU build runs once, in the SQLite pass (it does not touch the database engine's code paths)"
+    return None
+
+
+@pytest.mark.skipif(_qemu_missing() is not None, reason=_qemu_missing() or "")
+def test_a_qemu_build_reboots_the_virtual_machine_and_tests_a_fresh_one(builder, setup):
+    """The same recipe on the qemu provider: build components in a real virtual machine (the agent inside runs them),
+    a real reboot on exit 194, then the test component in a fresh VM booted from the captured image."""
+    ib = setup["ib"]
+    infra = ib.create_infrastructure_configuration(
+        name="qemu", instanceProfileName="steward",
+        tags={"steward:provider": "qemu", "steward:clamav-db": os.path.join(builder.tmp, "signatures")})[
+        "infrastructureConfigurationArn"]
+    rec = setup["ib"].create_image_recipe(
+        name="golden-vm", semanticVersion="1.0.0", parentImage=setup["base"].rsplit("/", 2)[0] + "/x.x.x",
+        components=[
+            {"componentArn": setup["comps"]["build-check"], "parameters": [{"name": "Message", "value": ["built by CI"]}]},
+            {"componentArn": setup["comps"]["image-test"]},
+        ])["imageRecipeArn"]
+    arn = ib.create_image(imageRecipeArn=rec, infrastructureConfigurationArn=infra,
+                          distributionConfigurationArn=setup["dist"])["imageBuildVersionArn"]
+    image = wait_image(ib, arn, timeout=600)
+    got = build_log(builder, arn)
+    assert image["state"]["status"] == "AVAILABLE", f"{image['state']}\n{got['log'][-6000:]}"
+    applied = next(s for s in got["steps"] if s["name"] == "ApplyBuildComponents")
+    assert applied["details"]["reboots"] == 1
+    tested = next(s for s in got["steps"] if s["name"] == "ApplyTestComponents")
+    assert tested["status"] == "SUCCEEDED"
+    manifest = json.load(open(os.path.join(setup["out"], "golden", "golden-vm", "1.0.0", "1", "manifest.json")))
+    assert manifest["provider"] == "qemu" and manifest["buildReboots"] == 1
+    assert manifest["tests"]["result"] == "PASSED"

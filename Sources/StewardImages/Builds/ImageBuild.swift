@@ -66,8 +66,15 @@ public struct ImageBuild: Sendable {
                 return outcome
             }
             manifest.buildReboots = built.reboots
-            let source = try await step("StopBuildInstance", .building) { _ in try await instance.stop() }
-            let tree = source.path
+            let tree = try await step("StopBuildInstance", .building) { s in
+                let source = try await instance.stop()
+                guard source.layout == .rawExt4 else { return source.path }
+                // A virtual machine leaves its disk: its tree is read out of it without mounting.
+                let folder = "\(spec.workFolder)/\(instance.instanceId)-tree"
+                try await ImageFormats.extractExt4(source.path, into: folder)
+                s.details["extractedFrom"] = .string(source.path)
+                return folder
+            }
             if let agent = spec.agent {
                 try await step("InstallStewardAgent", .building) { s in
                     s.details["activationId"] = .string(agent.activationId)
