@@ -18,6 +18,8 @@ final class ParameterVault: Sendable {
     private let defaults = Mutex<[String: Key]>([:])
     /// Keys by region and id, once unwrapped; keys are never deleted.
     private let byId = Mutex<[String: Key]>([:])
+    /// Data keys of values read on the fast path, by region and sealed value (see ``openWithKnownKey(_:region:)``).
+    private let unwrapped = Mutex<[String: Unwrapped]>([:])
 
     init(store: Store, box: SecretBox, accountId: String) {
         self.store = store
@@ -107,10 +109,27 @@ final class ParameterVault: Sendable {
         return try envelope.open(with: try await key(region: region, named: envelope.keyId))
     }
 
-    /// `open` when the value's key is already in memory, without waiting for anything; nil otherwise.
+    /// `open` when the value's key is already in memory, without waiting for anything; nil otherwise. The data keys
+    /// of values read this way stay in memory (as the named keys do), so a value read often is one decryption.
     func openWithKnownKey(_ sealed: String, region: String) -> String? {
-        guard let envelope = try? Envelope(sealed), let key = byId.withLock({ $0[region + "/" + envelope.keyId] }) else { return nil }
-        return try? envelope.open(with: key)
+        let cacheKey = region + "\u{0}" + sealed
+        if let known = unwrapped.withLock({ $0[cacheKey] }) { return try? known.open() }
+        guard let envelope = try? Envelope(sealed), let key = byId.withLock({ $0[region + "/" + envelope.keyId] }),
+            let known = try? envelope.unwrap(with: key)
+        else { return nil }
+        unwrapped.withLock { cache in
+            if cache.count >= 10_000 { cache.removeAll() }
+            cache[cacheKey] = known
+        }
+        return try? known.open()
+    }
+
+    /// A value's own data key, unwrapped, and its ciphertext.
+    private struct Unwrapped: Sendable {
+        let dataKey: SymmetricKey
+        let box: AES.GCM.SealedBox
+
+        func open() throws -> String { String(decoding: try AES.GCM.open(box, using: dataKey), as: UTF8.self) }
     }
 
     /// A sealed value's parts: `v1.<key id>.<wrapped data key>.<ciphertext>`.
@@ -127,9 +146,11 @@ final class ParameterVault: Sendable {
             (keyId, self.wrapped, self.ciphertext) = (String(parts[1]), wrapped, ciphertext)
         }
 
-        func open(with key: Key) throws -> String {
+        func open(with key: Key) throws -> String { try unwrap(with: key).open() }
+
+        func unwrap(with key: Key) throws -> Unwrapped {
             let dataKey = SymmetricKey(data: try AES.GCM.open(AES.GCM.SealedBox(combined: wrapped), using: key.material))
-            return String(decoding: try AES.GCM.open(AES.GCM.SealedBox(combined: ciphertext), using: dataKey), as: UTF8.self)
+            return Unwrapped(dataKey: dataKey, box: try AES.GCM.SealedBox(combined: ciphertext))
         }
     }
 
