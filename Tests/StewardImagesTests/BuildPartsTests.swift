@@ -8,24 +8,6 @@ import Testing
 struct BuildPartsTests {
     static func utc(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
 
-    @Test("a cron() schedule matches its minutes in UTC, with names, ranges, steps and one of day or day-of-week")
-    func cron() throws {
-        let daily = try CronSchedule.parse("cron(0 3 ? * * *)")
-        #expect(daily.matches(Self.utc("2026-12-03T03:00:30Z")))
-        #expect(!daily.matches(Self.utc("2026-12-03T03:01:00Z")))
-        let weekdays = try CronSchedule.parse("cron(30 18 ? * MON-FRI *)")
-        #expect(weekdays.matches(Self.utc("2026-12-04T18:30:00Z")))  // a Friday
-        #expect(!weekdays.matches(Self.utc("2026-12-05T18:30:00Z")))  // a Saturday
-        let steps = try CronSchedule.parse("cron(*/15 * 1,15 JAN-MAR ? 2027)")
-        #expect(steps.matches(Self.utc("2027-02-15T07:45:00Z")))
-        #expect(!steps.matches(Self.utc("2027-02-16T07:45:00Z")))
-        #expect(!steps.matches(Self.utc("2026-02-15T07:45:00Z")))
-        #expect(try CronSchedule.parse("cron(* * * * ? *)").matches(Date()))
-        for bad in ["cron(0 3 * *)", "cron(61 * * * ? *)", "cron(0 3 L * ? *)", "rate(5 minutes)", "cron(0 3 ? * 2#1 *)"] {
-            #expect(throws: BuildFailure.self, "\(bad)") { try CronSchedule.parse(bad) }
-        }
-    }
-
     @Test("dpkg's status file gives the installed packages, sorted, without removed ones")
     func dpkgStatus() {
         let text = """

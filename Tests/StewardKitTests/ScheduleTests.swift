@@ -30,4 +30,21 @@ import Testing
         let rate = try Schedule.parse("rate(30 minutes)")
         #expect(rate.next(after: 1000, anchor: 100) == 1900)
     }
+
+    @Test("cron() as Image Builder pipelines write it: names, ranges, steps, lists and a year")
+    func imageBuilderExpressions() throws {
+        func at(_ text: String) -> Double { ISO8601DateFormatter().date(from: text)!.timeIntervalSince1970 }
+        func cron(_ text: String) throws -> Cron {
+            guard case .cron(let c) = try Schedule.parse(text) else { throw Schedule.Invalid(description: "not cron") }
+            return c
+        }
+        #expect(try cron("cron(0 3 ? * * *)").next(after: at("2026-12-03T02:59:59Z")) == at("2026-12-03T03:00:00Z"))
+        // MON-FRI: from a Friday evening the next is Monday's.
+        #expect(try cron("cron(30 18 ? * MON-FRI *)").next(after: at("2026-12-04T18:30:00Z")) == at("2026-12-07T18:30:00Z"))
+        #expect(try cron("cron(*/15 * 1,15 JAN-MAR ? 2027)").next(after: at("2026-12-03T00:00:00Z")) == at("2027-01-01T00:00:00Z"))
+        #expect(try cron("cron(*/15 * 1,15 JAN-MAR ? 2027)").next(after: at("2027-02-15T07:40:00Z")) == at("2027-02-15T07:45:00Z"))
+        for bad in ["cron(0 3 * *)", "cron(61 * * * ? *)", "rate(5 minutes)", "cron(0 3 ? * 2#1 *)"] {
+            #expect(throws: Schedule.Invalid.self, "\(bad)") { try cron(bad) }
+        }
+    }
 }

@@ -33,8 +33,10 @@ struct PipelineScheduler: Service {
                 continue
             }
             let last = Int(pipeline["_lastScheduleCheck"]?.numberValue ?? Double(minute - 1))
-            guard last < minute, let cron = try? CronSchedule.parse(expression) else { continue }
-            let due = (max(last + 1, minute - 60)...minute).contains { cron.matches(Date(timeIntervalSince1970: Double($0) * 60)) }
+            guard last < minute, case .cron(let cron)? = try? Schedule.parse(expression) else { continue }
+            // Due when a minute the expression names lies in (last check, now], looking back an hour at most.
+            let from = Double(max(last + 1, minute - 60)) * 60
+            let due = cron.next(after: from - 1).map { $0 <= Double(minute) * 60 } ?? false
             await mark(region, pipeline, minute: minute)
             guard due else { continue }
             do {
