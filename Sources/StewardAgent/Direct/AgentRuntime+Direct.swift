@@ -53,7 +53,7 @@ extension AgentRuntime {
         context.maxReboots = 0
         context.output = output
         // A direct task is not resumed after a crash (its operator is gone); the audit record written before it
-        // started is what survives, so the journal need not be flushed.
+        // started is what survives, so the journal stays in memory.
         context.durableJournal = false
         await slots.acquire()
         let outcome = await DocumentRunner().run(plan, context: context)
