@@ -68,6 +68,10 @@ public actor AgentRuntime {
     let slots: Slots
     /// Interactive sessions opened through the channel.
     public let sessions: SessionHost
+    /// The direct listener's TLS certificate, which follows the identity key.
+    var directIdentity: DirectTLSIdentity?
+    /// Where a direct task's start is flushed before it runs.
+    var directLog: DirectStartLog?
     /// The keys that authenticate each open session's messages on the channel.
     var sessionKeys: [String: SessionAuthenticator] = [:]
 
@@ -161,6 +165,7 @@ public actor AgentRuntime {
         if let signing = try? folder.signingKey(), let encryption = try? folder.encryptionKey() {
             signingKey = signing
             encryptionKey = encryption
+            try? directIdentity?.update(signing)
         }
         let signingKey = self.signingKey
         let url: String
@@ -330,7 +335,10 @@ public actor AgentRuntime {
         case .associations:
             if let sealed = frame.sealed, let digest = frame.digest { hold(sealed, digest: digest) }
         case .directAuditAck:
-            if let id = frame.commandId { folder.removeAudit(id) }
+            if let id = frame.commandId {
+                folder.removeAudit(id)
+                directLog?.delivered(id)
+            }
         case .inventoryAck:
             if let id = frame.uploadId, let waiter = inventoryWaiters.removeValue(forKey: id) { waiter.resume(returning: frame) }
         case .session:

@@ -31,7 +31,8 @@ public struct DocumentRunner: Sendable {
         public var extraActions: [String: any StepAction] = [:]
         /// Receives the run's output as it is produced (masked), by stream; nil keeps it in the result only.
         public var output: (@Sendable (_ text: String, _ isStandardError: Bool) -> Void)?
-        /// Whether the journal is flushed on every change; off for runs that are never resumed after a crash.
+        /// Whether the run keeps its journal on disk, flushed on every change, to resume after a crash; off for runs
+        /// that are never resumed (direct tasks: their audit record says what happened), whose journal stays in memory.
         public var durableJournal = true
 
         public init(
@@ -64,7 +65,7 @@ public struct DocumentRunner: Sendable {
     }
 
     public func run(_ plan: RunPlan, context: Context) async -> Outcome {
-        let journal = RunJournal(folder: context.workFolder, durable: context.durableJournal)
+        let journal = context.durableJournal ? RunJournal(folder: context.workFolder) : RunJournal(folder: nil)
         var state: RunState
         do {
             if let saved = try journal.load() {

@@ -197,7 +197,6 @@ struct DirectExecTests {
         let tcpPort = freePort()
         let arguments = ["--direct-listen", "127.0.0.1:\(tcpPort)"]
         let id = try await fleet.addAgent(arguments: arguments)
-        let dir = fleet.agentDirs[id]!
         let operatorKey = Curve25519.Signing.PrivateKey()
         let reply = try await fleet.api.call(
             "Steward.CreateGrant",
@@ -207,11 +206,12 @@ struct DirectExecTests {
             ])
         let grant = SignedGrant(payload: reply["Grant"]!["payload"]!.textValue, signature: reply["Grant"]!["signature"]!.textValue)
         let client = DirectClient(endpoint: .tcp(host: "127.0.0.1", port: tcpPort), grant: grant, operatorKey: operatorKey)
-        let running = Task { try await client.run(.commands(["sleep 20"], timeoutSeconds: nil)) }
-        try await waitFor("the task's record to be written before it runs", timeout: 20) {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/direct-audit")) ?? []).contains { $0.hasSuffix(".json") }
-                ? true : nil
+        // The node accepts a task only once its start is flushed (to the start log).
+        let first = CapturedRequest()
+        let running = Task {
+            try await client.run(.commands(["sleep 20"], timeoutSeconds: nil), milestone: { if $0 == .accepted { first.mark() } })
         }
+        try await waitFor("the node to accept the task", timeout: 20) { first.marked ? true : nil }
         fleet.agents[id]!.signal(SIGKILL)
         _ = fleet.agents[id]!.waitExit()
         await #expect(throws: (any Error).self) { try await running.value }

@@ -38,6 +38,18 @@ def test_a_grant_names_the_operator_the_nodes_with_their_keys_and_what_it_allows
     assert resp.json["Grant"]["signature"]
 
 
+def test_sessions_are_allowed_only_when_asked_for(server, instances):
+    node = instances[0]
+    shell = create(server, OperatorPublicKey=OPERATOR_KEY, InstanceIds=[node], Sessions=True)
+    assert shell.status == 200, shell
+    assert payload(shell)["sessions"] is True
+    assert payload(shell)["documents"] == [] and payload(shell)["commands"] == []
+    commands = create(server, OperatorPublicKey=OPERATOR_KEY, InstanceIds=[node], DocumentNames=["AWS-RunShellScript"])
+    assert "sessions" not in payload(commands)
+    wrong = create(server, OperatorPublicKey=OPERATOR_KEY, InstanceIds=[node], Sessions="yes")
+    assert wrong.status == 400 and wrong.error_type == "SerializationException", wrong
+
+
 def test_a_tag_target_carries_the_keys_of_the_nodes_that_match_now(server, instances):
     resp = create(server, OperatorPublicKey=OPERATOR_KEY, Targets=[{"Key": "InstanceIds", "Values": ["*"]}],
                   Commands=["uptime"])

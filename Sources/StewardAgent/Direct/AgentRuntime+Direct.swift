@@ -14,9 +14,26 @@ import StewardRunner
 extension AgentRuntime {
     /// Serves direct tasks on the configured endpoints until cancelled; nil when none are configured.
     func startDirectListener() -> Task<Void, Never>? {
-        closeInterruptedAudit()
-        guard options.direct.socketPath != nil || options.direct.tcp != nil else { return nil }
-        let listener = DirectListener(endpoints: options.direct, tasks: DirectTasks(runtime: self), logger: logger)
+        let enabled = options.direct.socketPath != nil || options.direct.tcp != nil
+        var log: DirectStartLog?
+        if enabled || FileManager.default.fileExists(atPath: folder.directStartLogPath) {
+            do {
+                log = try DirectStartLog(path: folder.directStartLogPath, flushOutbox: { [folder] in try folder.syncAuditOutbox() })
+            } catch {
+                logger.error("no direct start log (each task's record is flushed on its own): \(error)")
+            }
+        }
+        closeInterruptedAudit(log)
+        guard enabled else { return nil }
+        directLog = log
+        let identity: DirectTLSIdentity
+        do { identity = try DirectTLSIdentity(key: signingKey, instanceId: instanceId) } catch {
+            logger.error("cannot accept direct tasks: no TLS identity: \(error)")
+            return nil
+        }
+        directIdentity = identity
+        let listener = DirectListener(
+            endpoints: options.direct, tasks: DirectTasks(runtime: self, startLog: log), identity: identity, logger: logger)
         let onBound = options.onDirectBound
         return Task {
             do { try await listener.run(onBound: onBound) } catch {
@@ -36,7 +53,7 @@ extension AgentRuntime {
         context.maxReboots = 0
         context.output = output
         // A direct task is not resumed after a crash (its operator is gone); the audit record written before it
-        // started is what survives, so the journal need not be flushed.
+        // started is what survives, so the journal stays in memory.
         context.durableJournal = false
         await slots.acquire()
         let outcome = await DocumentRunner().run(plan, context: context)
@@ -82,7 +99,9 @@ extension AgentRuntime {
     }
 
     /// Notes, durably, that a task is about to run: if the agent stops before it ends, the record says so.
-    nonisolated func recordStart(_ record: DirectAuditRecord) throws {
+    /// One flush in the start log; a record too large for it is written to the outbox on its own.
+    nonisolated func recordStart(_ record: DirectAuditRecord, log: DirectStartLog?) throws {
+        if let log, try log.started(record.commandId, JSONEncoder().encode(record)) { return }
         try folder.writeAudit(record, durable: true)
     }
 
@@ -90,17 +109,43 @@ extension AgentRuntime {
     /// The end of a task that started is written without a flush: a crash leaves the record of its start.
     func recordDirect(_ record: DirectAuditRecord, started: Bool) {
         do { try folder.writeAudit(record, durable: !started) } catch { logger.error("cannot write the direct audit record: \(error)") }
-        send(ChannelFrame(type: .directAudit, audit: record))
+        directLog?.finished(record.commandId)
+        send(auditFrame(record))
     }
 
     /// Every finished audit record the server has not acknowledged, sent again on a new channel.
     func resendAudit() {
-        for record in folder.auditOutbox() where record.isFinished { send(ChannelFrame(type: .directAudit, audit: record)) }
+        for record in folder.auditOutbox() where record.isFinished { send(auditFrame(record)) }
     }
 
-    /// Records of tasks that were running when the agent stopped end as failed, with the reason.
-    func closeInterruptedAudit() {
+    /// An audit record as it travels, with a session's transcript next to it.
+    nonisolated func auditFrame(_ record: DirectAuditRecord) -> ChannelFrame {
+        var frame = ChannelFrame(type: .directAudit, audit: record)
+        if let session = record.session, let bytes = FileManager.default.contents(atPath: folder.directTranscriptPath(session.sessionId)) {
+            frame.transcript = String(decoding: bytes, as: UTF8.self)
+        }
+        return frame
+    }
+
+    /// Records of tasks that were running when the agent stopped end as failed, with the reason: those the start log
+    /// holds that were neither delivered nor recorded in the outbox, and unfinished ones in the outbox.
+    func closeInterruptedAudit(_ log: DirectStartLog?) {
         let now = Date().timeIntervalSince1970
+        if let log {
+            let records = log.records()
+            let delivered = Set(records.filter { $0.kind == .delivered }.map { String(decoding: $0.payload, as: UTF8.self) })
+            let kept = Set(folder.auditOutbox().map(\.commandId))
+            for entry in records where entry.kind == .started {
+                guard let record = try? JSONDecoder().decode(DirectAuditRecord.self, from: entry.payload),
+                    !delivered.contains(record.commandId), !kept.contains(record.commandId)
+                else { continue }
+                do { try folder.writeAudit(record, durable: true) } catch {
+                    logger.error("cannot keep the record of an interrupted direct task: \(error)")
+                    return
+                }
+            }
+            do { try log.reset() } catch { logger.error("cannot start the direct start log over: \(error)") }
+        }
         for var record in folder.auditOutbox() where !record.isFinished {
             record.result = InvocationResult(
                 commandId: record.commandId, instanceId: record.instanceId, state: .failed, responseCode: -1, startedAt: record.receivedAt,
@@ -111,6 +156,7 @@ extension AgentRuntime {
                         startedAt: record.receivedAt, finishedAt: now, stdout: "",
                         stderr: "The agent stopped while this direct task ran; its output is lost.\n")
                 ])
+            record.session?.reason = "the agent stopped while the session ran"
             try? folder.writeAudit(record, durable: true)
             try? FileManager.default.removeItem(atPath: directRunFolder(record.commandId))
         }
@@ -131,6 +177,7 @@ extension AgentRuntime {
 extension StateFolder {
     var tagsPath: String { "\(path)/tags.json" }
     var auditFolder: String { "\(path)/direct-audit" }
+    var directStartLogPath: String { "\(path)/direct-started.log" }
 
     /// The node's tags as the server last told them (for grants that target tags).
     func tags() -> [String: String] {
@@ -148,6 +195,22 @@ extension StateFolder {
             try JSONEncoder().encode(record), to: "\(auditFolder)/\(safe(record.commandId)).json", mode: 0o600, sync: durable)
     }
 
+    /// Flushes every record in the outbox, and the outbox folder.
+    func syncAuditOutbox() throws {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: auditFolder)) ?? []
+        for name in names where name.hasSuffix(".json") {
+            let fd = open("\(auditFolder)/\(name)", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw AgentError("cannot flush \(auditFolder)/\(name): \(String(cString: strerror(errno)))") }
+        }
+        let dir = open(auditFolder, O_RDONLY | O_CLOEXEC)
+        if dir >= 0 {
+            fsync(dir)
+            close(dir)
+        }
+    }
+
     func auditOutbox() -> [DirectAuditRecord] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: auditFolder)) ?? []
         return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
@@ -157,7 +220,14 @@ extension StateFolder {
         }
     }
 
+    /// Forgets a record (and a session's transcript) once the control plane has it.
     func removeAudit(_ commandId: String) {
-        unlink("\(auditFolder)/\(safe(commandId)).json")
+        let path = "\(auditFolder)/\(safe(commandId)).json"
+        if let session = FileManager.default.contents(atPath: path).flatMap({ try? JSONDecoder().decode(DirectAuditRecord.self, from: $0) }
+        )?
+        .session {
+            unlink(directTranscriptPath(session.sessionId))
+        }
+        unlink(path)
     }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import NIOCore
 import NIOPosix
+import NIOSSL
 import StewardKit
 
 #if canImport(FoundationEssentials)
@@ -87,24 +88,8 @@ public struct DirectClient: Sendable {
         _ job: Job, output: @escaping @Sendable (String, Bool) -> Void = { _, _ in }, sent: (@Sendable (SentRequest) -> Void)? = nil,
         milestone: (@Sendable (Milestone) -> Void)? = nil
     ) async throws -> Outcome {
-        let connection = try await connect()
-        return try await connection.executeThenClose { inbound, outbound in
-            var channel = FrameChannel(inbound: inbound, outbound: outbound)
-            let ephemeral = Curve25519.KeyAgreement.PrivateKey()
-            try await channel.writeFrame(
-                DirectProtocol.encode(DirectProtocol.ClientHello(ephemeralKey: ephemeral.publicKey.rawRepresentation.base64EncodedString()))
-            )
-            guard let hello = try await channel.readClear(DirectProtocol.AgentHello.self) else {
-                throw AgentError("\(endpoint) closed the connection during the handshake")
-            }
-            let transcript = try verifyNode(hello, clientKey: ephemeral.publicKey.rawRepresentation)
-            guard let agentKeyData = Data(base64Encoded: hello.ephemeralKey),
-                let agentKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: agentKeyData)
-            else { throw AgentError("the node sent a malformed handshake") }
-            let keys = DirectProtocol.Keys(secret: try ephemeral.sharedSecretFromKeyAgreement(with: agentKey), transcript: transcript)
-            channel.secure(send: keys.clientToAgent, receive: keys.agentToClient)
+        try await withChannel { channel, hello, keys in
             milestone?(.nodeVerified)
-
             let request: SentRequest
             if let replay {
                 request = replay
@@ -130,10 +115,49 @@ public struct DirectClient: Sendable {
                     return .exited(code: message.exitCode ?? 1, status: message.status ?? "", commandId: message.commandId ?? commandId)
                 case .refused:
                     return .refused(DirectRefusal(message.code ?? .internalError, message.message ?? "refused"))
-                case .exec: break
+                case .exec, .session, .terminal: break
                 }
             }
             throw AgentError("the node closed the connection before the task ended (command \(commandId.isEmpty ? "?" : commandId))")
+        }
+    }
+
+    /// Connects, checks the node by its signed handshake, and hands the sealed channel to `body`.
+    func withChannel<T: Sendable>(
+        _ body: (inout FrameChannel, DirectProtocol.AgentHello, DirectProtocol.Keys) async throws -> T
+    ) async throws -> T {
+        let pin = tlsPin()
+        let connection = try await connect(pin: pin)
+        return try await connection.executeThenClose { inbound, outbound in
+            var channel = FrameChannel(inbound: inbound, outbound: outbound)
+            let ephemeral = Curve25519.KeyAgreement.PrivateKey()
+            let hello: DirectProtocol.AgentHello
+            do {
+                try await channel.writeFrame(
+                    DirectProtocol.encode(
+                        DirectProtocol.ClientHello(ephemeralKey: ephemeral.publicKey.rawRepresentation.base64EncodedString())))
+                guard let answer = try await channel.readClear(DirectProtocol.AgentHello.self) else {
+                    throw AgentError("\(endpoint) closed the connection during the handshake")
+                }
+                hello = answer
+            } catch {
+                if let presented = pin?.presented.value.withLock({ $0 }), pin?.accepts(presented) == false {
+                    throw AgentError(
+                        "\(endpoint) presents node key \(DirectKeys.fingerprint(rawKey: presented)), which \(nodeFingerprint == nil ? "the grant does not name (a grant for another node?)" : "is not \(nodeFingerprint!)")"
+                    )
+                }
+                throw AgentError("the TLS or protocol handshake with \(endpoint) failed: \(error)")
+            }
+            if let pin, pin.presented.value.withLock({ $0 }) != Data(base64Encoded: hello.nodeKey) {
+                throw AgentError("\(endpoint) signed its handshake with another key than its TLS certificate's")
+            }
+            let transcript = try verifyNode(hello, clientKey: ephemeral.publicKey.rawRepresentation)
+            guard let agentKeyData = Data(base64Encoded: hello.ephemeralKey),
+                let agentKey = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: agentKeyData)
+            else { throw AgentError("the node sent a malformed handshake") }
+            let keys = DirectProtocol.Keys(secret: try ephemeral.sharedSecretFromKeyAgreement(with: agentKey), transcript: transcript)
+            channel.secure(send: keys.clientToAgent, receive: keys.agentToClient)
+            return try await body(&channel, hello, keys)
         }
     }
 
@@ -183,10 +207,24 @@ public struct DirectClient: Sendable {
         return transcript
     }
 
-    func connect() async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    /// What TLS must see over TCP: a node key from the grant, or the given fingerprint. Nil for a Unix socket.
+    func tlsPin() -> DirectTLSPin? {
+        guard case .tcp = endpoint else { return nil }
+        let keys = Set(((try? grant.unverified())?.nodeKeys.values).map { $0.compactMap { Data(base64Encoded: $0) } } ?? [])
+        return DirectTLSPin(keys: keys, fingerprint: nodeFingerprint)
+    }
+
+    /// One client context per process: building it is the costly part, and it holds no per-connection state.
+    static let tlsContext = Result { try DirectTLSPin.clientContext() }
+
+    func connect(pin: DirectTLSPin?) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.seconds(10))
+        let context = try pin.map { _ in try Self.tlsContext.get() }
         let initializer: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            channel.eventLoop.makeCompletedFuture {
+                if let pin, let context { try channel.pipeline.syncOperations.addHandler(try pin.handler(context: context)) }
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
         }
         do {
             switch endpoint {

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import StewardKit
 
 #if canImport(FoundationEssentials)
@@ -57,6 +58,8 @@ public struct DirectEndpoints: Sendable, Hashable {
 struct DirectListener {
     let endpoints: DirectEndpoints
     let tasks: DirectTasks
+    /// TLS on the TCP endpoint; the Unix socket needs none (the file's mode decides who connects).
+    let identity: DirectTLSIdentity
     let logger: Logger
 
     typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
@@ -101,10 +104,14 @@ struct DirectListener {
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .bind(host: tcp.host, port: tcp.port) { channel in
-                channel.eventLoop.makeCompletedFuture { try Connection(wrappingChannelSynchronously: channel) }
+            .bind(host: tcp.host, port: tcp.port) { [identity] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: identity.context))
+                    return try Connection(wrappingChannelSynchronously: channel)
+                }
             }
-        logger.info("accepting direct tasks", metadata: ["address": "\(tcp.host):\(server.channel.localAddress?.port ?? tcp.port)"])
+        logger.info(
+            "accepting direct tasks over TLS 1.3", metadata: ["address": "\(tcp.host):\(server.channel.localAddress?.port ?? tcp.port)"])
         return server
     }
 
@@ -142,7 +149,9 @@ struct DirectListener {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var frames = FrameChannel(inbound: inbound, outbound: outbound)
-                await tasks.serve(&frames, peer: peer, closed: channel.closeFuture, onRequest: { watchdog.cancel() })
+                await tasks.serve(
+                    &frames, peer: peer, closed: channel.closeFuture, onRequest: { watchdog.cancel() },
+                    hangUp: { channel.close(promise: nil) })
             }
         } catch {
             logger.debug("a direct connection ended with an error", metadata: ["peer": "\(peer)", "error": "\(error)"])

@@ -18,15 +18,20 @@ import Synchronization
 final class DirectTasks: Sendable {
     let runtime: AgentRuntime
     let nonces = NonceCache()
+    let startLog: DirectStartLog?
 
-    init(runtime: AgentRuntime) { self.runtime = runtime }
+    init(runtime: AgentRuntime, startLog: DirectStartLog? = nil) {
+        self.runtime = runtime
+        self.startLog = startLog
+    }
 
     var logger: Logger { runtime.logger }
 
     /// One connection; `onRequest` is called once the request has arrived (the listener's timeout ends there).
     /// When the connection closes (the operator pressed Ctrl-C, or the tool went away), a running task is cancelled.
     func serve(
-        _ channel: inout FrameChannel, peer: String, closed: EventLoopFuture<Void>? = nil, onRequest: @Sendable () -> Void = {}
+        _ channel: inout FrameChannel, peer: String, closed: EventLoopFuture<Void>? = nil, onRequest: @Sendable () -> Void = {},
+        hangUp: @escaping @Sendable () -> Void = {}
     ) async {
         // Handshake, in clear: the tool's ephemeral key, then ours with a fresh nonce, signed by this node's identity key.
         guard let hello = try? await channel.readClear(DirectProtocol.ClientHello.self) else { return }
@@ -57,6 +62,8 @@ final class DirectTasks: Sendable {
             switch message.kind {
             case .exec:
                 await exec(message, on: &channel, nonce: nonce, transcriptHash: keys.transcriptHash, peer: peer, closed: closed)
+            case .session:
+                await session(message, on: &channel, nonce: nonce, transcriptHash: keys.transcriptHash, peer: peer, hangUp: hangUp)
             default:
                 let refusal = DirectRefusal(.malformed, "this agent does not take \(message.kind.rawValue) requests")
                 try? await channel.writeMessage(DirectMessage(kind: .refused, code: refusal.code, message: refusal.message))
@@ -92,24 +99,8 @@ final class DirectTasks: Sendable {
                 audit.operatorKey = Data(base64Encoded: claimed.operatorKey).map { DirectKeys.fingerprint(rawKey: $0) }
             }
 
-            let grant = try request.grant.verify(serverKey: runtime.serverKey, now: now)
-            guard grant.covers(instanceId: instanceId, tags: runtime.folder.tags()) else {
-                throw DirectRefusal(.wrongNode, "the grant \(grant.grantId) does not cover this node (\(instanceId))")
-            }
-            if request.nonce != nonce {
-                throw nonces.wasIssued(request.nonce)
-                    ? DirectRefusal(.replayed, "the request answers a nonce issued to an earlier connection: it is a replay")
-                    : DirectRefusal(.badProof, "the request answers a nonce this agent never issued")
-            }
-            guard nonces.consume(nonce) else { throw DirectRefusal(.replayed, "this nonce was answered before: the request is a replay") }
-            guard let operatorKeyData = Data(base64Encoded: grant.operatorKey),
-                let operatorKey = try? Curve25519.Signing.PublicKey(rawRepresentation: operatorKeyData),
-                operatorKey.isValidSignature(
-                    proof,
-                    for: DirectProtocol.proofMessage(transcriptHash: transcriptHash, nonce: nonce, instanceId: instanceId, body: body))
-            else {
-                throw DirectRefusal(.badProof, "the request is not signed by the operator key the grant names")
-            }
+            let grant = try authorize(
+                request.grant, answering: request.nonce, body: body, proof: proof, nonce: nonce, transcriptHash: transcriptHash, now: now)
 
             let plan: RunPlan
             if let commands = request.commands {
@@ -139,7 +130,7 @@ final class DirectTasks: Sendable {
                     "command": "\(audit.commandId)", "grant": "\(grant.grantId)", "operator": "\(audit.operatorKey ?? "?")",
                     "document": "\(audit.documentName)", "peer": "\(peer)",
                 ])
-            try runtime.recordStart(audit)
+            try runtime.recordStart(audit, log: startLog)
             started = true
             try await channel.writeMessage(DirectMessage(kind: .accepted, commandId: audit.commandId))
             let (stream, continuation) = AsyncStream<DirectMessage>.makeStream(bufferingPolicy: .unbounded)
@@ -179,6 +170,33 @@ final class DirectTasks: Sendable {
         await runtime.recordDirect(audit, started: started)
         // Off the operator's critical path: removing files can wait on the disk.
         if started { try? FileManager.default.removeItem(atPath: runtime.directRunFolder(audit.commandId)) }
+    }
+
+    /// Every check a request passes before anything runs, made here without the control plane: the grant (issuer,
+    /// signature, expiry, this node), the nonce (this connection's, answered once) and the operator's proof of
+    /// possession over this channel and these request bytes.
+    func authorize(
+        _ signed: SignedGrant, answering requestNonce: String, body: Data, proof: Data, nonce: String, transcriptHash: Data, now: Double
+    ) throws -> DirectGrant {
+        let instanceId = runtime.instanceId
+        let grant = try signed.verify(serverKey: runtime.serverKey, now: now)
+        guard grant.covers(instanceId: instanceId, tags: runtime.folder.tags()) else {
+            throw DirectRefusal(.wrongNode, "the grant \(grant.grantId) does not cover this node (\(instanceId))")
+        }
+        if requestNonce != nonce {
+            throw nonces.wasIssued(requestNonce)
+                ? DirectRefusal(.replayed, "the request answers a nonce issued to an earlier connection: it is a replay")
+                : DirectRefusal(.badProof, "the request answers a nonce this agent never issued")
+        }
+        guard nonces.consume(nonce) else { throw DirectRefusal(.replayed, "this nonce was answered before: the request is a replay") }
+        guard let operatorKeyData = Data(base64Encoded: grant.operatorKey),
+            let operatorKey = try? Curve25519.Signing.PublicKey(rawRepresentation: operatorKeyData),
+            operatorKey.isValidSignature(
+                proof, for: DirectProtocol.proofMessage(transcriptHash: transcriptHash, nonce: nonce, instanceId: instanceId, body: body))
+        else {
+            throw DirectRefusal(.badProof, "the request is not signed by the operator key the grant names")
+        }
+        return grant
     }
 
     /// The result of a task that started but could not be followed to its end.

@@ -64,6 +64,27 @@ struct FrameChannel {
     }
 }
 
+extension FrameChannel {
+    /// Hands the sending side to another task (which then writes while this one reads); this end no longer writes.
+    mutating func takeWriter() -> FrameWriter {
+        defer { sendCipher = nil }
+        return FrameWriter(outbound: outbound, cipher: sendCipher)
+    }
+}
+
+/// The sending side of a ``FrameChannel``, for a task of its own.
+struct FrameWriter: Sendable {
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    var cipher: DirectProtocol.Cipher?
+
+    mutating func writeMessage(_ message: DirectMessage) async throws {
+        guard var sending = cipher else { throw DirectRefusal(.malformed, "no channel key yet") }
+        let sealed = try sending.seal(DirectProtocol.encode(message))
+        cipher = sending
+        try await outbound.write(ByteBuffer(bytes: DirectProtocol.frame(sealed)))
+    }
+}
+
 extension DirectProtocol {
     /// 32 random bytes, base64.
     static func randomToken() -> String {

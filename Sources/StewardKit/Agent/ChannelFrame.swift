@@ -74,6 +74,8 @@ public struct ChannelFrame: Sendable, Codable {
     public var tags: [String: String]?
     /// On `directAudit`: the record.
     public var audit: DirectAuditRecord?
+    /// On `directAudit` of a direct session: what its terminal showed, as asciicast v2.
+    public var transcript: String?
     /// On `session`.
     public var session: SessionMessage?
 

@@ -29,6 +29,8 @@ public struct DirectGrant: Sendable, Codable, Hashable {
     public var documents: [Document]
     /// Shell command patterns the operator may run; `*` matches any text. `AWS-RunShellScript` in `documents` allows any.
     public var commands: [String]
+    /// Whether the operator may open interactive shells (`steward session --direct`); absent in grants without.
+    public var sessions: Bool?
     /// The Ed25519 public keys (base64) of the nodes in scope when the grant was issued, so the operator's tool can
     /// tell it reached the right node without asking the control plane.
     public var nodeKeys: [String: String]
@@ -47,10 +49,11 @@ public struct DirectGrant: Sendable, Codable, Hashable {
 
     public init(
         grantId: String, accountId: String, region: String, issuer: String, operatorKey: String, instanceIds: [String],
-        targets: [CommandRecord.TargetPair], documents: [Document], commands: [String], nodeKeys: [String: String],
-        issuedAt: Double, expiresAt: Double
+        targets: [CommandRecord.TargetPair], documents: [Document], commands: [String], sessions: Bool = false,
+        nodeKeys: [String: String], issuedAt: Double, expiresAt: Double
     ) {
         self.version = Self.currentVersion
+        self.sessions = sessions ? true : nil
         self.grantId = grantId
         self.accountId = accountId
         self.region = region
@@ -81,6 +84,9 @@ public struct DirectGrant: Sendable, Codable, Hashable {
         guard !meaningful.isEmpty else { return false }
         return meaningful.allSatisfy { line in commands.contains { DirectGrant.glob($0, matches: line) } }
     }
+
+    /// Whether the grant allows interactive sessions: only when it says so, never implied by commands or documents.
+    public var allowsSessions: Bool { sessions == true }
 
     /// The allowed document whose content has this SHA-256, if any.
     public func document(sha256 hash: String) -> Document? {

@@ -165,6 +165,11 @@ public struct DirectMessage: Sendable, Codable {
         case exit
         /// agent → tool: the request was refused (`code`, `message`); nothing ran.
         case refused
+        /// tool → agent: open an interactive shell (``DirectSessionRequest`` in `body`, operator's signature in `proof`).
+        case session
+        /// Either way, once a session is accepted: one ``SessionMessage`` in `terminal` (input, resize, signal, ack and
+        /// close from the tool; opened, output and exit from the agent).
+        case terminal
     }
 
     public var kind: Kind
@@ -177,11 +182,13 @@ public struct DirectMessage: Sendable, Codable {
     public var status: String?
     public var code: DirectRefusal.Code?
     public var message: String?
+    public var terminal: SessionMessage?
 
     public init(
         kind: Kind, body: String? = nil, proof: String? = nil, commandId: String? = nil, data: String? = nil, exitCode: Int? = nil,
-        status: String? = nil, code: DirectRefusal.Code? = nil, message: String? = nil
+        status: String? = nil, code: DirectRefusal.Code? = nil, message: String? = nil, terminal: SessionMessage? = nil
     ) {
+        self.terminal = terminal
         self.kind = kind
         self.body = body
         self.proof = proof
@@ -228,6 +235,46 @@ public struct DirectRequest: Sendable, Codable, Hashable {
     }
 }
 
+/// An interactive shell the operator asks for over a direct connection (message kind `session`).
+public struct DirectSessionRequest: Sendable, Codable, Hashable {
+    public var grant: SignedGrant
+    /// The agent nonce this request answers.
+    public var nonce: String
+    public var term: String
+    public var cols: Int
+    public var rows: Int
+    /// A command line to run on the terminal instead of a login shell (as `AWS-StartInteractiveCommand`).
+    public var command: String?
+    public var sentAt: Double
+
+    public init(grant: SignedGrant, nonce: String, term: String, cols: Int, rows: Int, command: String?, sentAt: Double) {
+        self.grant = grant
+        self.nonce = nonce
+        self.term = term
+        self.cols = cols
+        self.rows = rows
+        self.command = command
+        self.sentAt = sentAt
+    }
+}
+
+/// What the audit record of a direct session says about the session itself.
+public struct DirectSessionSummary: Sendable, Codable, Hashable {
+    public var sessionId: String
+    public var command: String?
+    /// The shell's exit status once it ended; nil while it runs or when it was cut off.
+    public var exitCode: Int?
+    /// Why it ended without a status (the operator went away, the agent stopped).
+    public var reason: String?
+
+    public init(sessionId: String, command: String?, exitCode: Int? = nil, reason: String? = nil) {
+        self.sessionId = sessionId
+        self.command = command
+        self.exitCode = exitCode
+        self.reason = reason
+    }
+}
+
 /// One direct execution or refusal as the agent records it and the control plane stores it (a command of origin Direct).
 public struct DirectAuditRecord: Sendable, Codable, Hashable {
     public var commandId: String
@@ -244,6 +291,8 @@ public struct DirectAuditRecord: Sendable, Codable, Hashable {
     public var refusal: DirectRefusal?
     /// `unix` or the peer's address.
     public var peer: String
+    /// Set for an interactive session (whose transcript travels next to the record).
+    public var session: DirectSessionSummary?
 
     public init(
         commandId: String, instanceId: String, grantId: String?, operatorKey: String?, documentName: String,

@@ -285,13 +285,16 @@ public struct StepEngine: Sendable {
             t.loop = loopVars
             let inputs = t.apply(st.step.inputs)
             if firstInputs == nil { firstInputs = inputs }
+            // The child's process group is noted only for a run that can resume (its journal is on disk).
+            let resumable = journal.folder != nil
             let context = ActionContext(
                 phase: phase, stepName: st.step.name, workFolder: workFolder, workingDirectory: workingDirectory, environment: environment,
                 deadline: deadline,
-                outputLimit: outputLimit, console: console, processStarted: { [workFolder] pgid in Self.noteChild(pgid, in: workFolder) },
+                outputLimit: outputLimit, console: console,
+                processStarted: { [workFolder] pgid in if resumable { Self.noteChild(pgid, in: workFolder) } },
                 documents: documents)
             let r = await action.run(inputs, context: context)
-            Self.noteChild(nil, in: workFolder)
+            if resumable { Self.noteChild(nil, in: workFolder) }
             append(&total.stdout, r.stdout)
             append(&total.stderr, r.stderr)
             total.exitCode = r.exitCode

@@ -40,8 +40,9 @@ struct GrantOperations: Sendable {
         }
         let documentNames = try body.stringList("DocumentNames") ?? []
         let commands = try body.stringList("Commands") ?? []
-        guard !documentNames.isEmpty || !commands.isEmpty else {
-            throw AWSError.validation("Name what the grant allows with DocumentNames or Commands.")
+        let sessions = try body.bool("Sessions") ?? false
+        guard !documentNames.isEmpty || !commands.isEmpty || sessions else {
+            throw AWSError.validation("Name what the grant allows with DocumentNames, Commands or Sessions.")
         }
         guard commands.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
             throw AWSError.validation("A command pattern must not be empty.")
@@ -83,7 +84,7 @@ struct GrantOperations: Sendable {
         let grant = DirectGrant(
             grantId: "grant-" + UUID().uuidString.lowercased(), accountId: accountId, region: ctx.region,
             issuer: DirectKeys.fingerprint(signingKey.publicKey), operatorKey: operatorKey, instanceIds: instanceIds, targets: targets,
-            documents: documents, commands: commands, nodeKeys: nodeKeys, issuedAt: now, expiresAt: now + Double(ttl))
+            documents: documents, commands: commands, sessions: sessions, nodeKeys: nodeKeys, issuedAt: now, expiresAt: now + Double(ttl))
         let signed = try SignedGrant.sign(grant, with: signingKey)
         ctx.logger.notice(
             "issued a direct grant",
@@ -102,22 +103,54 @@ struct GrantOperations: Sendable {
 /// Stores the audit records agents deliver as commands of origin Direct, once each.
 struct DirectAuditIntake: Sendable {
     let store: Store
+    /// Where a session's transcript is kept: `(region, session id) -> path`.
+    let transcriptPath: @Sendable (String, String) -> String
 
-    /// True when the record is stored (now or before), so the agent may drop it.
-    func receive(_ record: DirectAuditRecord, from instanceId: String) async throws -> Bool {
+    /// True when the record is stored (now or before), so the agent may drop it. The command is written last: once
+    /// it exists, a session's transcript and record are stored too.
+    func receive(_ record: DirectAuditRecord, transcript: String? = nil, from instanceId: String) async throws -> Bool {
         guard record.isFinished, record.instanceId == instanceId, record.commandId.count == 36 else { return false }
         if try await store.command(id: record.commandId) != nil { return true }
         guard let instance = try await store.instance(id: instanceId) else { return false }
+        if let session = record.session {
+            try await storeSession(session, of: record, transcript: transcript ?? "", region: instance.region)
+        }
         let (command, invocation) = Self.records(
             record, region: instance.region, instanceName: instance.info?.computerName ?? instance.name ?? "")
         try await store.insertCommand(command, invocations: [invocation])
         return true
     }
 
+    /// A direct session as DescribeSessions shows it (history, `Details` saying it was direct) and its transcript where
+    /// `Steward.GetSessionTranscript` reads it.
+    func storeSession(_ session: DirectSessionSummary, of r: DirectAuditRecord, transcript: String, region: String) async throws {
+        guard session.sessionId.hasPrefix("direct-"), !session.sessionId.contains("/") else { return }
+        let path = transcriptPath(region, session.sessionId)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(transcript.utf8), attributes: [.posixPermissions: 0o600]),
+            rename(tmp, path) == 0
+        else { throw AWSError.internalError("cannot store the transcript of \(session.sessionId)") }
+        let end = r.result?.finishedAt ?? r.receivedAt
+        var record = SessionRecord(
+            sessionId: session.sessionId, region: region, target: r.instanceId,
+            documentName: session.command == nil ? SessionOperations.runShell : SessionOperations.interactiveCommand,
+            status: .terminated, startDate: r.receivedAt, owner: "direct:\(r.operatorKey ?? "unknown operator")", reason: nil,
+            command: session.command)
+        record.endDate = end
+        record.exitCode = session.exitCode
+        let how = session.exitCode.map { "the shell exited with status \($0)" } ?? (session.reason ?? "ended without a status")
+        record.details = "Direct session (grant \(r.grantId ?? "?"), peer \(r.peer)): \(how)"
+        try await store.putRecord(kind: SessionRecord.kind, region: region, id: session.sessionId, body: record.json, now: end)
+    }
+
     static func records(_ r: DirectAuditRecord, region: String, instanceName: String) -> (CommandRecord, InvocationRecord) {
         let state = r.result?.state ?? .failed
         let operatorText = r.operatorKey.map { "operator \($0.prefix(20))" } ?? "unknown operator"
-        let comment = String("Direct: \(operatorText), \(r.grantId ?? "no grant")".prefix(100))
+        let what = r.session.map { "session \($0.sessionId), " } ?? ""
+        let comment = String("Direct: \(what)\(operatorText), \(r.grantId ?? "no grant")".prefix(100))
         var command = CommandRecord(
             commandId: r.commandId, region: region, documentName: r.documentName.isEmpty ? "-" : r.documentName,
             documentVersion: "$DEFAULT", comment: comment, parameters: r.parameters, instanceIds: [r.instanceId], targetPairs: [],

@@ -185,9 +185,10 @@ struct AgentChannel: Sendable {
     }
 
     /// Stores a direct task's audit record (a command of origin Direct) and acknowledges it.
-    func receiveAudit(_ record: DirectAuditRecord, from instanceId: String) async {
+    func receiveAudit(_ record: DirectAuditRecord, transcript: String?, from instanceId: String) async {
         do {
-            if try await DirectAuditIntake(store: store).receive(record, from: instanceId) {
+            let intake = DirectAuditIntake(store: store, transcriptPath: sessions.transcriptPath)
+            if try await intake.receive(record, transcript: transcript, from: instanceId) {
                 _ = gateway.send(ChannelFrame(type: .directAuditAck, commandId: record.commandId), to: instanceId)
             }
         } catch {
@@ -221,7 +222,7 @@ struct AgentChannel: Sendable {
         case .inventory:
             await receiveInventory(frame, from: instanceId)
         case .directAudit:
-            if let record = frame.audit { await receiveAudit(record, from: instanceId) }
+            if let record = frame.audit { await receiveAudit(record, transcript: frame.transcript, from: instanceId) }
         case .session:
             if let message = frame.session {
                 await sessions.fromAgent(message, instanceId: instanceId, now: Date().timeIntervalSince1970)

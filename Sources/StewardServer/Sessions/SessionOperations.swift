@@ -171,7 +171,7 @@ struct SessionOperations: Sendable {
         } else {
             return nil
         }
-        let path = await relay.transcriptPath(region: region, sessionId: sessionId)
+        let path = relay.transcriptPath(region: region, sessionId: sessionId)
         let data = FileManager.default.contents(atPath: path) ?? Data()
         return (record, String(decoding: data, as: UTF8.self))
     }

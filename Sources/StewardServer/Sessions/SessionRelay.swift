@@ -73,7 +73,7 @@ actor SessionRelay {
         self.logger = logger
     }
 
-    func transcriptPath(region: String, sessionId: String) -> String { "\(root)/\(region)/\(sessionId).cast" }
+    nonisolated func transcriptPath(region: String, sessionId: String) -> String { "\(root)/\(region)/\(sessionId).cast" }
 
     /// Sessions live when the server last stopped cannot be reached again: they are recorded as ended.
     func recover(now: Double) async throws {

@@ -49,6 +49,8 @@ struct GrantGroup: AsyncParsableCommand {
         var documents: [String] = []
         @Option(name: .customLong("commands"), help: "A shell command pattern the operator may run (* matches anything); repeatable.")
         var commands: [String] = []
+        @Flag(help: "Allow interactive shells (steward session --direct); never implied by documents or commands.")
+        var sessions = false
         @Option(help: "How long the grant lives: 90s, 30m, 1h (at most 12h).") var ttl: String = "1h"
         @Option(help: "The operator's key file (from `steward grant keygen`) or its public key.") var operatorKey: String
         @Option(help: "Where to write the grant (default: standard output).") var out: String?
@@ -66,6 +68,7 @@ struct GrantGroup: AsyncParsableCommand {
                 let names = documents.flatMap { $0.split(separator: ",").map(String.init) }
                 if !names.isEmpty { body["DocumentNames"] = JSONValue(names) }
                 if !commands.isEmpty { body["Commands"] = JSONValue(commands) }
+                if sessions { body["Sessions"] = true }
                 let result = try await client.client().call("Steward.CreateGrant", .object(body))
                 guard let grant = result["Grant"] else { throw CLIError("the server's answer holds no grant") }
                 let text = JSONWriter.string(grant) + "\n"

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
+import StewardAgent
 import StewardKit
 
-/// `steward session INSTANCE`: an interactive shell on a node, through the server.
+/// `steward session INSTANCE`: an interactive shell on a node, through the server or directly with a grant.
 struct SessionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session", abstract: "Open an interactive shell on a managed node.",
@@ -11,15 +12,26 @@ struct SessionCommand: AsyncParsableCommand {
             keys go as typed (Ctrl-C interrupts the remote job), the window size follows yours, and the command exits \
             with the remote shell's exit status. The server records the session's output; administrators read it with \
             `steward sessions transcript SESSION_ID`.
+
+            With --direct, the session goes straight to the node (no control plane), which checks the grant \
+            (`steward grant create --sessions`) itself, records the transcript and delivers it with its audit record \
+            when it next reaches the control plane. A refusal or an unreachable node prints one line and exits 255.
             """)
 
-    @Argument(help: "The managed node (mi-...).") var instanceId: String
+    @Argument(help: "The managed node (mi-...); with --direct, optional.") var instanceId: String?
     @Option(help: "Why the session is opened (kept with the session).") var reason: String?
     @Option(help: "Run this command on the remote terminal instead of a login shell (AWS-StartInteractiveCommand).")
     var command: String?
+    @Option(help: "Go straight to the node: HOST[:PORT] (port 8445 by default) or unix:PATH.") var direct: String?
+    @Option(help: "With --direct: the grant file (from `steward grant create --sessions`).") var grant: String?
+    @Option(help: "With --direct: the operator's key file (default: STEWARD_OPERATOR_KEY).") var operatorKey: String?
+    @Option(help: "With --direct: the node's key fingerprint, when the grant does not carry the node's key.")
+    var nodeFingerprint: String?
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
+        if let direct { return try await runDirect(direct) }
+        guard let instanceId else { throw ValidationError("name the managed node (mi-...), or give --direct") }
         let ended: SessionClient.Ended
         do {
             let api = try client.client()
@@ -33,6 +45,35 @@ struct SessionCommand: AsyncParsableCommand {
             ended = try await Self.attach(started)
         } catch { throw failure(error) }
         try Self.finish(ended)
+    }
+
+    func runDirect(_ endpoint: String) async throws {
+        let session: DirectSessionClient
+        do {
+            guard let grant else { throw CLIError("--direct needs --grant (from `steward grant create --sessions`)") }
+            guard let keyPath = operatorKey ?? ProcessInfo.processInfo.environment["STEWARD_OPERATOR_KEY"] else {
+                throw CLIError("--operator-key is required (or set STEWARD_OPERATOR_KEY)")
+            }
+            let direct = DirectClient(
+                endpoint: try DirectClient.Endpoint.parse(endpoint), grant: try SignedGrantFile.read(grant),
+                operatorKey: try OperatorKeyFile.privateKey(from: keyPath), nodeFingerprint: nodeFingerprint)
+            session = DirectSessionClient(client: direct, command: command)
+        } catch { throw failure(error) }
+        let outcome: DirectClient.SessionOutcome
+        do { outcome = try await session.run() } catch {
+            FileHandle.standardError.write(Data("steward: \(error)\n".utf8))
+            throw ExitCode(Exec.refusedStatus)
+        }
+        switch outcome {
+        case .refused(let refusal):
+            FileHandle.standardError.write(Data("steward: refused by the node: \(refusal.code.rawValue): \(refusal.message)\n".utf8))
+            throw ExitCode(Exec.refusedStatus)
+        case .ended(_, let code?, _):
+            if code != 0 { throw ExitCode(Int32(truncatingIfNeeded: code)) }
+        case .ended(let id, nil, let reason):
+            FileHandle.standardError.write(Data("steward: the session \(id) ended: \(reason ?? "no reason given")\n".utf8))
+            throw ExitCode(Exec.refusedStatus)
+        }
     }
 
     static func attach(_ started: JSONValue) async throws -> SessionClient.Ended {
