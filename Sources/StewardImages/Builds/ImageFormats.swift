@@ -5,7 +5,9 @@ import Foundation
 public enum ImageFormats {
     /// What an image file holds, told by its first bytes.
     public enum Kind: String, Sendable {
-        case qcow2, rawExt4 = "raw", tarball = "tar"
+        case qcow2
+        case rawExt4 = "raw"
+        case tarball = "tar"
     }
 
     public static func kind(of file: String) throws -> Kind {
