@@ -190,10 +190,10 @@ class BuildServer:
     def start(self):
         # zstd level 3 for the tar.zst: level 19 (the default, what `steward bench images` measures) costs minutes of
         # CPU on an image that carries a debug build's agent.
+        # Its own SQLite file always: on the PostgreSQL pass the session server's database holds PENDING images that
+        # this server's build worker must not pick up (and its access key is made in this data folder's database).
         argv = [self.steward, "server", "--data-dir", self.data_dir, "--listen", f"127.0.0.1:{self.port}",
                 "--image-zstd-level", "3", "--image-schedule-interval", "1"]
-        if os.environ.get("STEWARD_TEST_DATABASE_URL"):
-            argv += ["--database", os.environ["STEWARD_TEST_DATABASE_URL"]]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
