@@ -559,3 +559,14 @@ def test_a_qemu_build_reboots_the_virtual_machine_and_tests_a_fresh_one(builder,
     manifest = json.load(open(os.path.join(setup["out"], "golden", "golden-vm", "1.0.0", "1", "manifest.json")))
     assert manifest["provider"] == "qemu" and manifest["buildReboots"] == 1
     assert manifest["tests"]["result"] == "PASSED"
+
+
+def test_an_import_of_a_folder_or_an_empty_file_is_refused_at_once(builder):
+    empty = os.path.join(builder.tmp, "empty.img")
+    open(empty, "w").close()
+    for uri in (builder.tmp, empty):
+        out = builder.cli("images", "import", uri, "--name", "bad-base", "--version", "1.0.0")
+        assert out.returncode != 0 and "InvalidParameterValueException" in out.stderr, out.stderr
+    out = builder.cli("images", "import", "relative/missing.tar", "--name", "bad-base", "--version", "1.0.0")
+    assert out.returncode != 0 and "cannot read relative/missing.tar" in out.stderr, out.stderr
+    assert builder.client().list_images(filters=[{"name": "name", "values": ["bad-base"]}])["imageVersionList"] == []

@@ -17,6 +17,10 @@ extension ImageBuilderAPI {
                 throw Self.invalid("uri is a file on the server: an absolute path or a file:// URL, not \(uri).")
             }
             guard FileManager.default.isReadableFile(atPath: path) else { throw Self.invalid("The file \(path) cannot be read.") }
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            guard attributes?[.type] as? FileAttributeType == .typeRegular, (attributes?[.size] as? Int ?? 0) > 0 else {
+                throw Self.invalid("uri must name a non-empty file (a root file system tarball, raw ext4 or qcow2 image): \(path).")
+            }
             let platform = try ComponentDefinition.platform(try body.string("platform") ?? "Linux")
             let build = try await nextBuild(ctx, kind: "image", name: ImageBuilderARN.arnName(name), version: version)
             let arn = ImageBuilderARN.of(.image, region: ctx.region, account: ctx.accountId, name: name, version: version, build: build)
