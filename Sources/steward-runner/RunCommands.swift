@@ -43,6 +43,8 @@ struct RunDocuments: AsyncParsableCommand {
     @Option(name: [.customShort("d"), .long], help: "Component documents, comma-separated (local paths).") var documents: String
     @Option(name: [.customShort("p"), .long], help: "Phases to run, comma-separated (default: all).") var phases: String?
     @Option(help: "Parameter values: name=value,name=value.") var parameters: String?
+    @Option(help: "Parameter values as a JSON object of strings; any value, commas included. Merged over --parameters.")
+    var parametersJson: String?
     @Option(name: [.customShort("i"), .long], help: "The run's execution id (default: a new UUID).") var executionId: String?
     @Option(name: [.customShort("s"), .customLong("state-dir")], help: "Where the run's journal lives.")
     var stateDir: String = "/var/lib/steward/runner"
@@ -69,6 +71,12 @@ struct RunDocuments: AsyncParsableCommand {
                 throw RunnerError("--phases: \(bad) is not a phase (build, validate, test)")
             }
             options.parameters = try parseParameters(parameters)
+            if let parametersJson {
+                guard let given = try? JSONDecoder().decode([String: String].self, from: Data(parametersJson.utf8)) else {
+                    throw RunnerError("--parameters-json must be a JSON object of strings, as in {\"name\": \"a, b\"}")
+                }
+                options.parameters.merge(given) { _, new in new }
+            }
             options.executionId = executionId
             let exit = try await ComponentRun(load: ComponentLoader.load).start(sources, options: options)
             throw ExitCode(exit.rawValue)

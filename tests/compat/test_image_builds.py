@@ -96,7 +96,7 @@ phases:
         inputs:
           commands:
             - test "$(cat /etc/steward-build/script)" = "script ran"
-            - test "$(cat /etc/steward-build/message)" = "built by CI"
+            - test "$(cat /etc/steward-build/message)" = "built by CI, with a comma"
             - test ! -e /tmp/scratch
             - test ! -e /var/lib/reboot-marker
             - test ! -e /var/log/app/build.log
@@ -345,7 +345,7 @@ def recipe(setup, name, components):
 def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, setup):
     ib = setup["ib"]
     rec = recipe(setup, "golden", [
-        {"componentArn": setup["comps"]["build-check"], "parameters": [{"name": "Message", "value": ["built by CI"]}]},
+        {"componentArn": setup["comps"]["build-check"], "parameters": [{"name": "Message", "value": ["built by CI, with a comma"]}]},
         {"componentArn": setup["comps"]["image-test"]},
     ])
     arn = ib.create_image(imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"],
@@ -369,7 +369,10 @@ def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, 
     # the scan, the image files and the tar.zst run side by side, after the reduction and before the tests
     assert names[:4] == ["LaunchBuildInstance", "ApplyBuildComponents", "StopBuildInstance", "VolumeReduction"]
     assert sorted(names[4:7]) == ["CreateOutputImage", "CreateTarZst", "MalwareScan"]
-    assert names[7:] == ["LaunchTestInstance", "StartTest", "ApplyTestComponents", "DistributeImage", "RecordImage"]
+    # the raw image is compressed for distribution while the test instance runs
+    assert sorted(names[7:11]) == ["ApplyTestComponents", "CompressImage", "LaunchTestInstance", "StartTest"]
+    assert [n for n in names[7:11] if n != "CompressImage"] == ["LaunchTestInstance", "StartTest", "ApplyTestComponents"]
+    assert names[11:] == ["DistributeImage", "RecordImage"]
     assert all(status == "SUCCEEDED" for _, _, status in steps), steps
     applied = next(s for s in got["steps"] if s["name"] == "ApplyBuildComponents")
     assert applied["details"]["reboots"] == 1
@@ -383,7 +386,7 @@ def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, 
     manifest = json.load(open(os.path.join(folder, "manifest.json")))
     assert manifest["arn"] == arn and manifest["primaryFormat"] == "qcow2" and manifest["provider"] == "chroot"
     formats = {f["format"]: f for f in manifest["formats"]}
-    assert set(formats) == {"raw", "qcow2", "tar.zst"}
+    assert set(formats) == {"raw", "raw.zst", "qcow2", "tar.zst"}
     for f in formats.values():
         path = os.path.join(folder, f["file"])
         assert os.path.getsize(path) == f["bytes"]
@@ -395,12 +398,26 @@ def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, 
     red = manifest["reduction"]
     assert red["treeBytesAfter"] < red["treeBytesBefore"] and red["zstdFloorBytes"] == formats["tar.zst"]["bytes"]
     assert red["qcow2OverFloor"] > 0
+    # the distribution file is the raw image, byte for byte, in one zstd stream that plain `zstd -d` reads
+    assert red["finalFormat"] == "raw.zst" and red["finalBytes"] == formats["raw.zst"]["bytes"]
+    assert red["finalOverFloor"] == round(formats["raw.zst"]["bytes"] / formats["tar.zst"]["bytes"], 3)
+    unpacked = os.path.join(setup["out"], "unpacked.raw")
+    subprocess.run(["zstd", "-dqf", os.path.join(folder, "image.raw.zst"), "-o", unpacked], check=True)
+    assert subprocess.run(["cmp", unpacked, os.path.join(folder, "image.raw")]).returncode == 0
+    os.remove(unpacked)
+    # and it is a base image as it is: `steward images import` takes the raw.zst
+    out = builder.cli("images", "import", os.path.join(folder, "image.raw.zst"), "--name", "golden-reimported",
+                      "--version", "1.0.0", "--output", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["state"]["status"] == "AVAILABLE"
+    assert glob.glob(os.path.join(builder.data_dir, "images", "store", "*", "golden-reimported", "1.0.0", "1", "rootfs",
+                                  "etc", "steward-build", "message"))
     assert manifest["scan"]["result"] == "CLEAN" and manifest["scan"]["findings"] == []
     assert manifest["tests"]["result"] == "PASSED" and manifest["tests"]["startTest"] == "PASSED"
     assert [c["name"] for c in manifest["tests"]["components"]] == ["image-test"]
     names = [(c["name"], c["version"]) for c in manifest["components"]]
     assert ("build-check", "1.0.0/1") in names and ("image-test", "1.0.0/1") in names
-    assert manifest["components"][0]["parameters"] == {"Message": "built by CI"}
+    assert manifest["components"][0]["parameters"] == {"Message": "built by CI, with a comma"}
     assert manifest["buildReboots"] == 1 and manifest["packages"] == []
 
     # the image itself: what the component wrote is in it; the build's runner, tmp files, logs and machine id are not
@@ -465,10 +482,12 @@ def test_scheduled_pipelines_build_on_a_cron_match_and_only_with_updates_when_as
     rec = recipe(setup, "nightly", [{"componentArn": setup["comps"]["build-check"]}])
     every_minute = "cron(* * * * ? *)"
     pipes = {}
-    for name, condition in (("always", "EXPRESSION_MATCH_ONLY"), ("on-updates", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE")):
+    # (the first in a time zone half an hour off UTC: the expression is read on that wall clock)
+    for name, condition, zone in (("always", "EXPRESSION_MATCH_ONLY", "Asia/Kolkata"),
+                                  ("on-updates", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE", "UTC")):
         pipes[name] = ib.create_image_pipeline(
             name=name, imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"], status="DISABLED",
-            schedule={"scheduleExpression": every_minute, "pipelineExecutionStartCondition": condition},
+            schedule={"scheduleExpression": every_minute, "pipelineExecutionStartCondition": condition, "timezone": zone},
             imageTestsConfiguration={"imageTestsEnabled": False})["imagePipelineArn"]
     # a manual run of the second pipeline uses today's base and component: a scheduled run has nothing new to build
     manual = ib.start_image_pipeline_execution(imagePipelineArn=pipes["on-updates"])["imageBuildVersionArn"]
@@ -544,7 +563,7 @@ def test_a_qemu_build_reboots_the_virtual_machine_and_tests_a_fresh_one(builder,
     rec = setup["ib"].create_image_recipe(
         name="golden-vm", semanticVersion="1.0.0", parentImage=setup["base"].rsplit("/", 2)[0] + "/x.x.x",
         components=[
-            {"componentArn": setup["comps"]["build-check"], "parameters": [{"name": "Message", "value": ["built by CI"]}]},
+            {"componentArn": setup["comps"]["build-check"], "parameters": [{"name": "Message", "value": ["built by CI, with a comma"]}]},
             {"componentArn": setup["comps"]["image-test"]},
         ])["imageRecipeArn"]
     arn = ib.create_image(imageRecipeArn=rec, infrastructureConfigurationArn=infra,

@@ -351,6 +351,10 @@ def test_pipelines_and_images(imagebuilder, infra, recipe, tmp_path):
     bad = dict(name=unique("p"), imageRecipeArn=recipe, infrastructureConfigurationArn=infra)
     assert code_of(ib.create_image_pipeline, **{**bad, "schedule": {"scheduleExpression": "cron(0 3 * * *)"}})[0] == \
         "InvalidParameterValueException"
+    # Image Builder schedules are cron only; a value out of range or an unknown time zone is refused, not stored
+    for schedule in ({"scheduleExpression": "rate(1 day)"}, {"scheduleExpression": "cron(0 25 ? * * *)"},
+                     {"scheduleExpression": "cron(0 3 ? * * *)", "timezone": "Mars/Olympus"}):
+        assert code_of(ib.create_image_pipeline, **{**bad, "schedule": schedule})[0] == "InvalidParameterValueException", schedule
     assert code_of(ib.create_image_pipeline, **{**bad, "infrastructureConfigurationArn": arn("infrastructure-configuration", "none")}) == \
         ("ResourceNotFoundException", 404)
     assert code_of(ib.create_image_pipeline, **{**bad, "name": name})[0] == "ResourceAlreadyExistsException"

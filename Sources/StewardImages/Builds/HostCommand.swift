@@ -15,6 +15,8 @@ public enum HostCommand {
         public var exitCode: Int32
         public var stdout: String
         public var stderr: String
+        /// The standard output as it came, for tools that write binary.
+        public var stdoutBytes: [UInt8]
     }
 
     /// Runs `argv` and answers its exit code and output, whatever the exit code.
@@ -37,7 +39,7 @@ public enum HostCommand {
         if outcome.timedOut { throw BuildFailure("`\(argv[0])` timed out") }
         return Result(
             exitCode: outcome.exitCode, stdout: String(decoding: outcome.stdout, as: UTF8.self),
-            stderr: String(decoding: outcome.stderr, as: UTF8.self))
+            stderr: String(decoding: outcome.stderr, as: UTF8.self), stdoutBytes: outcome.stdout)
     }
 
     /// Runs `argv` and answers its standard output; a non-zero exit is a ``BuildFailure`` with the tool's last words.

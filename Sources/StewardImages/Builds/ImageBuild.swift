@@ -117,6 +117,13 @@ public struct ImageBuild: Sendable {
             }
             manifest.scan = try await scanned
             let files = try await captured
+            // The distribution file: the raw image as one zstd stream, made beside the tests as the tarball is.
+            let rawZst = "\(spec.storeFolder)/image.raw.zst"
+            async let compressed: Int = step("CompressImage", .building) { s in
+                try await ImageFormats.makeRawZstd(from: files.raw.path, to: rawZst, level: spec.zstdLevel)
+                s.details["rawZstBytes"] = JSONValue(HostCommand.fileSize(rawZst))
+                return HostCommand.fileSize(rawZst)
+            }
 
             try await observer.stage(.testing, spec.testsEnabled ? "Testing the image on a fresh instance." : "Tests are disabled.")
             if spec.testsEnabled {
@@ -125,9 +132,12 @@ public struct ImageBuild: Sendable {
                 manifest.tests = ["result": "SKIPPED"]
             }
             let floorBytes = try await floor
-            manifest.formats = try await formats(files, tarZst: tarZst)
+            let finalBytes = try await compressed
+            manifest.formats = try await formats([
+                ("raw", files.raw.path), ("raw.zst", rawZst), ("qcow2", files.qcow2), ("tar.zst", tarZst),
+            ])
             await observer.log(
-                "image files: raw \(files.raw.bytes) bytes (\(files.raw.allocated) on disk), qcow2 \(HostCommand.fileSize(files.qcow2)), tar.zst \(floorBytes) (the floor)"
+                "image files: raw \(files.raw.bytes) bytes (\(files.raw.allocated) on disk), raw.zst \(finalBytes), qcow2 \(HostCommand.fileSize(files.qcow2)), tar.zst \(floorBytes) (the floor); raw.zst / floor = \(String(format: "%.3f", Double(finalBytes) / Double(max(floorBytes, 1))))"
             )
             // The tree is kept with the image (a later recipe may start from it); the instance goes.
             let kept = "\(spec.storeFolder)/rootfs"
@@ -139,7 +149,7 @@ public struct ImageBuild: Sendable {
             try await observer.stage(.distributing, "Publishing the image.")
             let published = manifest
             let outputs = try await step("DistributeImage", .distributing) { s in
-                let outputs = try await publish([files.raw.path, files.qcow2, tarZst], manifest: published)
+                let outputs = try await publish([files.raw.path, rawZst, files.qcow2, tarZst], manifest: published)
                 s.details["folders"] = JSONValue(outputs)
                 return outputs
             }
@@ -178,10 +188,10 @@ public struct ImageBuild: Sendable {
         return Files(raw: raw, qcow2: qcow2)
     }
 
-    /// Sizes and checksums of the three image files, for the manifest.
-    func formats(_ files: Files, tarZst: String) async throws -> [Manifest.Format] {
+    /// Sizes and checksums of the image files, for the manifest.
+    func formats(_ files: [(format: String, path: String)]) async throws -> [Manifest.Format] {
         var out: [Manifest.Format] = []
-        for (format, file) in [("raw", files.raw.path), ("qcow2", files.qcow2), ("tar.zst", tarZst)] {
+        for (format, file) in files {
             out.append(
                 .init(
                     format: format, file: (file as NSString).lastPathComponent, bytes: HostCommand.fileSize(file),

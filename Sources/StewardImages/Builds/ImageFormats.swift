@@ -1,38 +1,59 @@
 import Foundation
 
 /// Image files made and read without mounting: ext4 with `mke2fs -d` and `debugfs rdump`, qcow2 with `qemu-img`,
-/// and root file system tarballs with `tar` (and zstd).
+/// root file system tarballs with `tar`, and zstd streams of either.
 public enum ImageFormats {
     /// What an image file holds, told by its first bytes.
     public enum Kind: String, Sendable {
         case qcow2
         case rawExt4 = "raw"
+        /// A raw ext4 image compressed as one zstd stream: the distribution file of a published image.
+        case rawExt4Zstd = "raw.zst"
         case tarball = "tar"
     }
 
-    public static func kind(of file: String) throws -> Kind {
+    static let zstdMagic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
+    /// The window of the published `raw.zst` (128 MiB): long matches across the image, and still within what `zstd -d`
+    /// accepts without `--long` or `--memory`.
+    public static let zstdWindowLog = 27
+
+    public static func kind(of file: String) async throws -> Kind {
         guard let handle = FileHandle(forReadingAtPath: file) else { throw BuildFailure("cannot read \(file)") }
         defer { try? handle.close() }
-        let head = handle.readData(ofLength: 1082)
-        if head.count >= 4, Array(head.prefix(4)) == [0x51, 0x46, 0x49, 0xFB] { return .qcow2 }
+        var head = Array(handle.readData(ofLength: 1082))
+        if head.starts(with: [0x51, 0x46, 0x49, 0xFB]) { return .qcow2 }
+        let compressed = head.starts(with: zstdMagic)
+        if compressed {
+            // Only the first kilobyte of what the stream holds tells raw from tar.
+            let out = try await HostCommand.capture([
+                "/bin/sh", "-c", "zstd -dcq --long=31 \(HostCommand.quote(file)) 2>/dev/null | head -c 1082",
+            ])
+            head = Array(out.stdoutBytes)
+        }
         // The ext2/3/4 superblock starts at byte 1024; its magic 0xEF53 is at offset 56 in it.
-        if head.count >= 1082, head[1080] == 0x53, head[1081] == 0xEF { return .rawExt4 }
+        if head.count >= 1082, head[1080] == 0x53, head[1081] == 0xEF { return compressed ? .rawExt4Zstd : .rawExt4 }
         return .tarball
     }
 
     /// Unpacks an image file (tarball, compressed or not; raw ext4; qcow2 holding ext4) into an empty folder.
     public static func extract(_ file: String, into folder: String, scratch: String) async throws {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        switch try kind(of: file) {
+        switch try await kind(of: file) {
         case .tarball:
+            // GNU tar tells gzip, xz and zstd compression by their magic.
             try await HostCommand.run(["tar", "--numeric-owner", "-xpf", file, "-C", folder])
         case .rawExt4:
             try await extractExt4(file, into: folder)
+        case .rawExt4Zstd:
+            let raw = "\(scratch)/decompressed.raw"
+            defer { try? FileManager.default.removeItem(atPath: raw) }
+            try await HostCommand.run(["zstd", "-dq", "-f", "--long=31", "--sparse", file, "-o", raw])
+            try await extractExt4(raw, into: folder)
         case .qcow2:
             let raw = "\(scratch)/converted.raw"
             try await HostCommand.run(["qemu-img", "convert", "-O", "raw", file, raw])
             defer { try? FileManager.default.removeItem(atPath: raw) }
-            guard try kind(of: raw) == .rawExt4 else {
+            guard try await kind(of: raw) == .rawExt4 else {
                 throw BuildFailure("\(file) holds no bare ext4 file system (partitioned disks are not supported)")
             }
             try await extractExt4(raw, into: folder)
@@ -69,7 +90,8 @@ public enum ImageFormats {
         let size = max(used + used / 3 + inodes * 512 + (48 << 20), 64 << 20)
         try? FileManager.default.removeItem(atPath: image)
         try await HostCommand.run([
-            "mke2fs", "-q", "-F", "-t", "ext4", "-d", folder, "-E", "root_owner=0:0,assume_storage_prezeroed=1", "-N", "\(inodes + 4096)",
+            "mke2fs", "-q", "-F", "-t", "ext4", "-b", "4096", "-d", folder, "-E", "root_owner=0:0,assume_storage_prezeroed=1", "-N",
+            "\(inodes + 4096)",
             "-L", "steward-root", image, "\(size / 1024)k",
         ])
         let fsck = try await HostCommand.capture(["e2fsck", "-fy", "-E", "discard", image])
@@ -96,6 +118,16 @@ public enum ImageFormats {
         let cluster = HostCommand.fileSize(raw) > 128 << 20 ? "256K" : "64K"
         try await HostCommand.run([
             "qemu-img", "convert", "-c", "-O", "qcow2", "-o", "compression_type=zstd,cluster_size=\(cluster)", raw, image,
+        ])
+    }
+
+    /// The distribution file of an image: its shrunk raw ext4 compressed as one zstd stream with a long window, so that
+    /// like files far apart in the image still share matches. Free blocks are zero and cost nearly nothing; what is
+    /// left over the floor is ext4's own metadata (inode tables, bitmaps, the journal's header).
+    public static func makeRawZstd(from raw: String, to file: String, level: Int = 19) async throws {
+        try? FileManager.default.removeItem(atPath: file)
+        try await HostCommand.run([
+            "zstd", "-q", "-\(level)", "-T0", "--long=\(zstdWindowLog)", "-f", raw, "-o", file,
         ])
     }
 

@@ -62,7 +62,9 @@ struct Manifest: Sendable {
                     "treeBytesBefore": JSONValue(r.bytesBefore), "treeBytesAfter": JSONValue(r.bytesAfter),
                     "removedEntries": JSONValue(r.removedEntries), "zstdFloorBytes": JSONValue(floor),
                     "zstdLevel": JSONValue(spec.zstdLevel),
-                    "qcow2OverFloor": ratio("qcow2"), "rawAllocatedOverFloor": rawRatio(floor),
+                    "finalFormat": "raw.zst", "finalBytes": formats.first { $0.format == "raw.zst" }.map { JSONValue($0.bytes) } ?? .null,
+                    "finalOverFloor": ratio("raw.zst"), "qcow2OverFloor": ratio("qcow2"),
+                    "rawAllocatedOverFloor": rawRatio(floor),
                 ]
             } ?? .null,
             "scan": scan?.json ?? .null,

@@ -1,3 +1,5 @@
+import StewardKit
+
 /// The states of an image build, as Image Builder names them. A new image moves through the build, test and
 /// distribution states and ends AVAILABLE, FAILED or CANCELLED; the last three come from later resource management.
 public enum ImageStatus: String, Sendable, CaseIterable {
@@ -24,22 +26,22 @@ public enum ImageStatus: String, Sendable, CaseIterable {
 }
 
 /// A pipeline schedule's expression: `cron(<min> <hour> <day> <month> <day-of-week> <year>)` with exactly one of day and
-/// day-of-week `?`, as Image Builder takes it, or `rate(<n> <unit>)`. Only the shape is checked here.
+/// day-of-week `?`, as Image Builder takes it. Image Builder has no `rate()` schedules: a pipeline's schedule is when
+/// its start condition is evaluated, so it is refused rather than stored and never run.
 public enum ScheduleExpression {
     public static func check(_ text: String) -> String? {
-        if text.hasPrefix("cron("), text.hasSuffix(")") {
-            let fields = text.dropFirst(5).dropLast().split(separator: " ")
-            guard fields.count == 6 else { return "a cron expression has 6 fields: minute hour day month day-of-week year" }
-            guard (fields[2] == "?") != (fields[4] == "?") else { return "exactly one of day and day-of-week must be ?" }
-            return nil
+        guard text.hasPrefix("cron("), text.hasSuffix(")") else {
+            return "a pipeline schedule is a cron(...) expression, as in cron(0 10 * * ? *)"
         }
-        if text.hasPrefix("rate("), text.hasSuffix(")") {
-            let parts = text.dropFirst(5).dropLast().split(separator: " ")
-            guard parts.count == 2, let n = Int(parts[0]), n > 0,
-                ["minute", "minutes", "hour", "hours", "day", "days"].contains(String(parts[1]))
-            else { return "a rate expression is rate(<n> minutes|hours|days)" }
-            return nil
+        let inner = String(text.dropFirst(5).dropLast())
+        let fields = inner.split(separator: " ")
+        guard fields.count == 6 else { return "a cron expression has 6 fields: minute hour day month day-of-week year" }
+        guard (fields[2] == "?") != (fields[4] == "?") else { return "exactly one of day and day-of-week must be ?" }
+        do {
+            _ = try Cron(inner)
+        } catch {
+            return error.description
         }
-        return "use cron(...) or rate(...)"
+        return nil
     }
 }

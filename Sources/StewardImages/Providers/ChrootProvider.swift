@@ -1,4 +1,5 @@
 import Foundation
+import StewardKit
 
 /// The `chroot` provider: an instance is a copy of the image's root file system in a folder of the build host, and
 /// it "runs" in fresh PID, mount, UTS and IPC namespaces (`unshare`) with `chroot`, host networking, and its own
@@ -76,9 +77,7 @@ public final class ChrootInstance: BuildInstance {
                     "--max-reboots", "\(request.maxReboots)",
                 ]
             if !component.parameters.isEmpty {
-                args += [
-                    "--parameters", component.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","),
-                ]
+                args += ["--parameters-json", JSONWriter.string(.object(component.parameters.mapValues { .string($0) }))]
             }
             await log("component \(component.name) \(component.version): phases \(request.phases.joined(separator: ", "))")
             var exit = try await boot(args, deadline: deadline, log: log)

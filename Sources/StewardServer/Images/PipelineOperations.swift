@@ -1,3 +1,4 @@
+import Foundation
 import StewardImages
 import StewardKit
 import StewardStore
@@ -37,6 +38,9 @@ extension ImageBuilderAPI {
         if let schedule = try body.object("schedule") {
             if let expression = try schedule.string("scheduleExpression"), let problem = ScheduleExpression.check(expression) {
                 throw Self.invalid("The schedule expression \(expression) is not valid: \(problem).")
+            }
+            if let zone = try schedule.string("timezone"), TimeZone(identifier: zone) == nil {
+                throw Self.invalid("The schedule's timezone \(zone) is not an IANA time zone (such as Etc/UTC or Europe/Paris).")
             }
             let condition = try schedule.string("pipelineExecutionStartCondition") ?? "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"
             guard ["EXPRESSION_MATCH_ONLY", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"].contains(condition) else {

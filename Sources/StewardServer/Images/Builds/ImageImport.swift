@@ -45,7 +45,7 @@ extension ImageBuildWorker {
         let store = "\(root)/store/\(ImageBuilderARN.arnName(region))/\(id)"
         let tree = "\(store)/rootfs"
         let started = Date()
-        await appendLog(region, id, "import \(uri) (\(try ImageFormats.kind(of: uri).rawValue)) into \(tree)")
+        await appendLog(region, id, "import \(uri) (\(try await ImageFormats.kind(of: uri).rawValue)) into \(tree)")
         _ = try await update(region, id) { r in r["state"] = ["status": "CREATING", "reason": "Unpacking the imported image."] }
         try? FileManager.default.removeItem(atPath: tree)
         try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)

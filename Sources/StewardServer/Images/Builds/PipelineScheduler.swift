@@ -4,7 +4,7 @@ import ServiceLifecycle
 import StewardImages
 import StewardKit
 
-/// Runs ENABLED pipelines on their `cron()` schedules (UTC). With `EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE`
+/// Runs ENABLED pipelines on their `cron()` schedules, in the schedule's time zone (UTC by default). With `EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE`
 /// (the default) a matching minute starts a build only when the newest parent image or component build the recipe
 /// selects differs from what the pipeline's last build used; `EXPRESSION_MATCH_ONLY` builds on every match.
 struct PipelineScheduler: Service {
@@ -34,9 +34,12 @@ struct PipelineScheduler: Service {
             }
             let last = Int(pipeline["_lastScheduleCheck"]?.numberValue ?? Double(minute - 1))
             guard last < minute, case .cron(let cron)? = try? Schedule.parse(expression) else { continue }
-            // Due when a minute the expression names lies in (last check, now], looking back an hour at most.
+            // Due when a minute the expression names lies in (last check, now], looking back an hour at most. The
+            // expression is read on the wall clock of the schedule's time zone (UTC when none is given).
+            let zone = pipeline["schedule"]?["timezone"]?.stringValue.flatMap(TimeZone.init(identifier:)) ?? .gmt
+            func wall(_ t: Double) -> Double { t + Double(zone.secondsFromGMT(for: Date(timeIntervalSince1970: t))) }
             let from = Double(max(last + 1, minute - 60)) * 60
-            let due = cron.next(after: from - 1).map { $0 <= Double(minute) * 60 } ?? false
+            let due = cron.next(after: wall(from) - 1).map { $0 <= wall(Double(minute) * 60) } ?? false
             await mark(region, pipeline, minute: minute)
             guard due else { continue }
             do {

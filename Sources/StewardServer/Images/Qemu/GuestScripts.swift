@@ -1,3 +1,5 @@
+import StewardKit
+
 /// The shell scripts a QEMU build instance runs. The guest needs no init system of its own: the initramfs mounts the
 /// image's root (`/dev/vda`), Steward's tools disk (`/dev/vdb`, on `/run/steward`, a tmpfs, so nothing of ours is
 /// written into the image) and the agent disk (`/dev/vdc`, read-only, shared by all instances, on
@@ -126,8 +128,8 @@ enum GuestScripts {
         for (i, component) in components.enumerated() {
             var arguments = "--documents $R/docs/\(component.file)"
             if !component.parameters.isEmpty {
-                let pairs = component.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
-                arguments += " --parameters \(shellQuoted(pairs))"
+                let json = JSONWriter.string(.object(component.parameters.mapValues { .string($0) }))
+                arguments += " --parameters-json \(shellQuoted(json))"
             }
             lines.append("run_one \(i + 1) \(arguments) || exit $?")
         }

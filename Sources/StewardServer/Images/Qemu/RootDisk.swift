@@ -4,7 +4,7 @@ import StewardImages
 /// The root disk of a QEMU build instance, a raw ext4 image with no partition table, made without mounting.
 enum RootDisk {
     /// Makes `image` from `source`: a folder becomes a new ext4 file system (`mke2fs -d`), sized at twice its contents
-    /// plus 1 GiB, sparse; a raw ext4 image is copied sparsely, so the source stays as it was.
+    /// plus 1 GiB, sparse; a raw ext4 image is copied sparsely (the source stays as it was) and grown the same way.
     static func make(from source: InstanceSource, image: String) async throws {
         switch source.layout {
         case .folder:
@@ -21,8 +21,14 @@ enum RootDisk {
             guard FileManager.default.fileExists(atPath: source.path) else {
                 throw QemuError("the instance source \(source.path) does not exist")
             }
+            // A captured image was shrunk to its minimum: the copy gets room to work in, as a machine started from it
+            // would grow its root to its disk (sparse, so the room costs nothing until it is written).
+            let q = shellQuoted(image)
             try await HostTool.sh(
-                "cp --sparse=always \(shellQuoted(source.path)) \(shellQuoted(image))", what: "copying the root disk \(source.path)")
+                "cp --sparse=always \(shellQuoted(source.path)) \(q) && size=$(stat -c %s \(q)) && "
+                    + "truncate -s $((size * 2 + 1073741824)) \(q) && { e2fsck -fp \(q) >/dev/null 2>&1; [ $? -le 1 ]; } && "
+                    + "resize2fs \(q) >/dev/null",
+                what: "copying and growing the root disk \(source.path)")
         }
     }
 
