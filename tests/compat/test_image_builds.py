@@ -589,3 +589,91 @@ def test_an_import_of_a_folder_or_an_empty_file_is_refused_at_once(builder):
     out = builder.cli("images", "import", "relative/missing.tar", "--name", "bad-base", "--version", "1.0.0")
     assert out.returncode != 0 and "cannot read relative/missing.tar" in out.stderr, out.stderr
     assert builder.client().list_images(filters=[{"name": "name", "values": ["bad-base"]}])["imageVersionList"] == []
+
+
+def _debian_mirror():
+    """This host's Debian mirror when mmdebstrap can reach it (CI installs from it), else why not."""
+    if shutil.which("mmdebstrap") is None:
+        return None, "mmdebstrap is not installed"
+    mirror = "http://deb.debian.org/debian"
+    for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+        uris = [line.split()[1:] for line in open(path) if line.startswith("URIs:")]
+        found = [u for words in uris for u in words if "security" not in u]
+        if found:
+            mirror = found[0]
+            break
+    import urllib.request
+    try:
+        urllib.request.urlopen(f"{mirror.rstrip('/')}/dists/bookworm/Release", timeout=10).close()
+    except OSError as e:
+        return None, f"the Debian mirror {mirror} is not reachable: {e}"
+    return mirror, None
+
+
+DEBIAN_UPDATE_DOC = """\
+name: debian-update
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Update
+        action: UpdateOS
+      - name: Tools
+        action: ExecuteBash
+        inputs:
+          commands:
+            - DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends jq
+  - name: validate
+    steps:
+      - name: Installed
+        action: ExecuteBash
+        inputs:
+          commands: ['jq --version']
+"""
+
+DEBIAN_TEST_DOC = """\
+name: debian-test
+schemaVersion: 1.0
+phases:
+  - name: test
+    steps:
+      - name: Cleaned
+        action: ExecuteBash
+        inputs:
+          commands:
+            - echo '{"ok":true}' | jq -e .ok
+            - test -z "$(ls /var/lib/apt/lists | grep -v -e '^lock$' -e '^partial$' -e '^auxfiles$')"
+            - test ! -s /etc/machine-id
+"""
+
+
+def test_a_debian_base_is_bootstrapped_updated_reduced_and_published(builder, setup):
+    """`steward images bootstrap debian` from this host's mirror, then a chroot build with UpdateOS and a package."""
+    mirror, why = _debian_mirror()
+    if mirror is None:
+        pytest.skip(why)
+    out = builder.cli("images", "bootstrap", "debian", "--suite", "bookworm", "--name", "debian-base", "--version", "1.0.0",
+                      "--mirror", mirror, "--output", "json", timeout=900)
+    assert out.returncode == 0, out.stderr
+    base = json.loads(out.stdout)
+    assert base["state"]["status"] == "AVAILABLE" and base["osVersion"] == "Debian bookworm"
+    ib = setup["ib"]
+    update = ib.create_component(name="debian-update", semanticVersion="1.0.0", platform="Linux",
+                                 data=DEBIAN_UPDATE_DOC)["componentBuildVersionArn"]
+    check = ib.create_component(name="debian-test", semanticVersion="1.0.0", platform="Linux",
+                                data=DEBIAN_TEST_DOC)["componentBuildVersionArn"]
+    rec = ib.create_image_recipe(name="debian-golden", semanticVersion="1.0.0", parentImage=base["arn"],
+                                 components=[{"componentArn": update}, {"componentArn": check}])["imageRecipeArn"]
+    arn = ib.create_image(imageRecipeArn=rec, infrastructureConfigurationArn=setup["infra"],
+                          distributionConfigurationArn=setup["dist"])["imageBuildVersionArn"]
+    image = wait_image(ib, arn, timeout=900)
+    got = build_log(builder, arn)
+    assert image["state"]["status"] == "AVAILABLE", f"{image['state']}\n{got['log'][-4000:]}"
+    manifest = json.load(open(os.path.join(setup["out"], "golden", "debian-golden", "1.0.0", "1", "manifest.json")))
+    packages = {p["name"]: p for p in manifest["packages"]}
+    assert "jq" in packages and "apt" in packages and "base-files" in packages and len(packages) > 80
+    red = manifest["reduction"]
+    # apt's lists and caches go: the tree shrinks by tens of megabytes
+    assert red["treeBytesBefore"] - red["treeBytesAfter"] > 20_000_000, red
+    assert red["finalBytes"] > 0 and red["finalOverFloor"] > 0
+    assert manifest["tests"]["result"] == "PASSED" and manifest["scan"]["result"] == "CLEAN"
