@@ -7,13 +7,14 @@ import StewardKit
 struct BenchImages: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "images",
-        abstract: "Time image builds (chroot provider) stage by stage, and compare the image sizes with a zstd -19 tarball.",
+        abstract: "Time image builds stage by stage, and compare the image sizes with a zstd -19 tarball.",
         discussion: """
             busybox: Debian's busybox-static package (a .deb in --cache, or downloaded with apt-get download). debian: \
             mmdebstrap --variant=minbase from this host's mirror (network). Needs root, clamscan, qemu-img, zstd, mmdebstrap.
             """)
 
     @Option(help: "Images to build: busybox, debian.") var images: [String] = ["busybox", "debian"]
+    @Option(help: "The build provider: chroot, or qemu (a virtual machine per build and per test).") var provider = "chroot"
     @Option(help: "Where busybox-static_*.deb is (or is downloaded to).") var cache = "/var/cache/steward-ci"
     @Option(help: "The Debian suite.") var suite = "bookworm"
     @Flag(help: "Keep the bench folder and print where it is.") var keep = false
@@ -37,7 +38,7 @@ struct BenchImages: AsyncParsableCommand {
             "PUT", "CreateInfrastructureConfiguration",
             body: [
                 "name": "bench", "instanceProfileName": "bench", "clientToken": .string(ImageBuilderClient.token()),
-                "tags": ["steward:provider": "chroot", "steward:clamav-db": .string(signatures)],
+                "tags": ["steward:provider": .string(provider), "steward:clamav-db": .string(signatures)],
             ])["infrastructureConfigurationArn"]!
         let dist = try await ib.call(
             "PUT", "CreateDistributionConfiguration",
