@@ -51,6 +51,7 @@ phases:
         inputs:
           commands:
             - echo "script ran" > /etc/steward-build/script
+            - ln -f /etc/steward-build/script /etc/steward-build/script-link
             - mkdir -p /var/log/app && echo noise > /var/log/app/build.log
             - dd if=/dev/zero of=/tmp/scratch bs=1024 count=2048 2>/dev/null
             - 'echo "before the reboot, PID 1 is $(cat /proc/1/comm)"' 
@@ -410,8 +411,11 @@ def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, 
                       "--version", "1.0.0", "--output", "json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["state"]["status"] == "AVAILABLE"
-    assert glob.glob(os.path.join(builder.data_dir, "images", "store", "*", "golden-reimported", "1.0.0", "1", "rootfs",
-                                  "etc", "steward-build", "message"))
+    [etc] = glob.glob(os.path.join(builder.data_dir, "images", "store", "*", "golden-reimported", "1.0.0", "1", "rootfs",
+                                   "etc", "steward-build"))
+    assert os.path.isfile(os.path.join(etc, "message"))
+    # names of one file stay one file (debugfs rdump copies them apart; the import links them again)
+    assert os.stat(os.path.join(etc, "script")).st_ino == os.stat(os.path.join(etc, "script-link")).st_ino
     assert manifest["scan"]["result"] == "CLEAN" and manifest["scan"]["findings"] == []
     assert manifest["tests"]["result"] == "PASSED" and manifest["tests"]["startTest"] == "PASSED"
     assert [c["name"] for c in manifest["tests"]["components"]] == ["image-test"]
@@ -578,6 +582,10 @@ def test_a_qemu_build_reboots_the_virtual_machine_and_tests_a_fresh_one(builder,
     manifest = json.load(open(os.path.join(setup["out"], "golden", "golden-vm", "1.0.0", "1", "manifest.json")))
     assert manifest["provider"] == "qemu" and manifest["buildReboots"] == 1
     assert manifest["tests"]["result"] == "PASSED"
+    # the tree read out of the VM's disk keeps its hard links
+    raw = os.path.join(setup["out"], "golden", "golden-vm", "1.0.0", "1", "image.raw")
+    linked = subprocess.run(["debugfs", "-R", "stat /etc/steward-build/script-link", raw], capture_output=True, text=True).stdout
+    assert "Links: 2" in linked, linked
 
 
 def test_an_import_of_a_folder_or_an_empty_file_is_refused_at_once(builder):

@@ -68,7 +68,51 @@ public enum ImageFormats {
         guard out.exitCode == 0, !out.stderr.contains("rdump: ") else {
             throw BuildFailure("debugfs could not read \(image): \(out.stderr.split(separator: "\n").suffix(2).joined(separator: " / "))")
         }
-        // rdump of / writes the root's entries into the folder itself; it keeps modes, owners and times.
+        // rdump of / writes the root's entries into the folder itself; it keeps modes, owners and times, but writes
+        // every name of a hard-linked file as a copy of its own.
+        try await restoreHardLinks(image: image, tree: folder)
+    }
+
+    /// Links again the names that were one file in an ext4 image and that `debugfs rdump` copied apart: every folder
+    /// of the extracted tree is listed with its inode numbers in one `debugfs` run. Answers how many names were linked.
+    @discardableResult
+    public static func restoreHardLinks(image: String, tree: String) async throws -> Int {
+        let folders = try await HostCommand.run(["find", tree, "-xdev", "-type", "d", "-printf", "%P\\n"])
+            .split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+            .filter { !$0.contains("\"") }
+        let commands = "\(tree).debugfs-ls"
+        try Data(folders.map { "ls -p \"/\($0)\"\n" }.joined().utf8).write(to: URL(fileURLWithPath: commands))
+        defer { try? FileManager.default.removeItem(atPath: commands) }
+        let listing = "\(tree).debugfs-out"
+        defer { try? FileManager.default.removeItem(atPath: listing) }
+        try await HostCommand.shell(
+            "debugfs -f \(HostCommand.quote(commands)) \(HostCommand.quote(image)) >\(HostCommand.quote(listing)) 2>/dev/null")
+        let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: listing)), as: UTF8.self)
+        // Each listing follows the echo of its command, in the order given: `/inode/mode/uid/gid/name/size/`.
+        var names: [String: [String]] = [:]
+        var index = -1
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("debugfs: ") {
+                index += 1
+                continue
+            }
+            let f = line.split(separator: "/", omittingEmptySubsequences: false)
+            guard index >= 0, index < folders.count, f.count >= 7, f[2].hasPrefix("10") else { continue }
+            let folder = folders[index]
+            names[String(f[1]), default: []].append(folder.isEmpty ? String(f[5]) : "\(folder)/\(f[5])")
+        }
+        var linked = 0
+        let fm = FileManager.default
+        for paths in names.values where paths.count > 1 {
+            let first = "\(tree)/\(paths[0])"
+            for other in paths.dropFirst() {
+                let path = "\(tree)/\(other)"
+                guard (try? fm.removeItem(atPath: path)) != nil else { continue }
+                try fm.linkItem(atPath: first, toPath: path)
+                linked += 1
+            }
+        }
+        return linked
     }
 
     /// Sizes of a raw ext4 image: its apparent size and what it takes on disk.
