@@ -73,8 +73,9 @@ struct QemuProviderTests {
         #expect(content.contains("built-in-qemu"))
         #expect(try runToEnd("/usr/sbin/e2fsck", ["-fn", root.path]).0 == 0)
 
-        // Test instance: a fresh machine from the stopped root runs the test phase.
-        let test = try await qemu.start(from: root, purpose: .test, workFolder: work, log: sink)
+        // Test instance: a fresh machine from the stopped root runs the test phase. It is started for a build of
+        // another region: its agent registers there, and its components are sent there.
+        let test = try await qemu.start(from: root, purpose: .test, workFolder: work, region: "eu-west-1", log: sink)
         let testOnline = Date()
         let checked = try await test.run(
             ComponentRunRequest(

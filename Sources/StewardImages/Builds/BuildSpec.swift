@@ -29,6 +29,8 @@ public struct BuildSpec: Sendable {
     public var maxReboots: Int
     /// The zstd level of the published tarball, which is also the size floor the other formats compare with.
     public var zstdLevel: Int = 19
+    /// The region the image is built in (and its build instances register in).
+    public var region = "us-east-1"
 
     public struct Distribution: Sendable {
         /// `<s3Bucket>/<s3Prefix>`; the image goes to `<folder>/<name>/<x.y.z>/<n>`.

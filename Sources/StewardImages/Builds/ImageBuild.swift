@@ -49,7 +49,8 @@ public struct ImageBuild: Sendable {
 
         try await observer.stage(.creating, "Launching the build instance.")
         let instance = try await step("LaunchBuildInstance", .creating) { s in
-            let i = try await provider.start(from: spec.parent, purpose: .build, workFolder: spec.workFolder, log: observer.log)
+            let i = try await provider.start(
+                from: spec.parent, purpose: .build, workFolder: spec.workFolder, region: spec.region, log: observer.log)
             s.details["instanceId"] = .string(i.instanceId)
             return i
         }
@@ -204,7 +205,8 @@ public struct ImageBuild: Sendable {
     func test(_ raw: String) async throws -> JSONValue {
         let instance = try await step("LaunchTestInstance", .testing) { s in
             let i = try await provider.start(
-                from: InstanceSource(path: raw, layout: .rawExt4), purpose: .test, workFolder: spec.workFolder, log: observer.log)
+                from: InstanceSource(path: raw, layout: .rawExt4), purpose: .test, workFolder: spec.workFolder, region: spec.region,
+                log: observer.log)
             s.details["instanceId"] = .string(i.instanceId)
             return i
         }

@@ -100,4 +100,17 @@ public protocol BuildProvider: Sendable {
     var name: String { get }
     func start(from source: InstanceSource, purpose: InstancePurpose, workFolder: String, log: @escaping BuildLogSink)
         async throws -> any BuildInstance
+    /// The same, for a build of the given region: an instance that registers with the control plane (`qemu`) does so
+    /// in the region the image is built in.
+    func start(
+        from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
+    ) async throws -> any BuildInstance
+}
+
+extension BuildProvider {
+    public func start(
+        from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
+    ) async throws -> any BuildInstance {
+        try await start(from: source, purpose: purpose, workFolder: workFolder, log: log)
+    }
 }

@@ -95,6 +95,7 @@ extension ImageBuildWorker {
             terminateInstanceOnFailure: infrastructure["terminateInstanceOnFailure"] != .bool(false), workFolder: work,
             storeFolder: "\(root)/store/\(ImageBuilderARN.arnName(region))/\(id)", distributions: distributions, agent: agent)
         spec.zstdLevel = settings.zstdLevel
+        spec.region = region
         return Resolved(spec: spec, provider: provider, dependencies: ["parentImage": .string(parentArn), "components": .array(used)])
     }
 

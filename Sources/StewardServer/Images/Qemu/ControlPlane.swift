@@ -9,7 +9,7 @@ struct ControlPlane: Sendable {
     let operations: [String: Operation]
     let outputs: OutputStore
     let accountId: String
-    let region: String
+    var region: String
     let logger: Logger
 
     func call(_ operation: String, _ body: JSONValue) async throws -> JSONValue {

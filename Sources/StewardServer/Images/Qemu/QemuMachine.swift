@@ -47,10 +47,30 @@ final class QemuMachine: Sendable {
     let lines: AsyncStream<String>
     private let linesOut: AsyncStream<String>.Continuation
 
+    /// The accelerator: `STEWARD_QEMU_ACCEL` when set; else KVM when `/dev/kvm` can be opened and the CPU has hardware
+    /// virtualization (vmx or svm) and no software-nested scheme (`kvm_pvm`) provides it; else TCG. A KVM without the
+    /// CPU flags is a nested emulation that runs guests far slower than TCG and dies on some instructions.
+    static let accelerator: (name: String, cpu: [String], why: String) = {
+        if let given = ProcessInfo.processInfo.environment["STEWARD_QEMU_ACCEL"], !given.isEmpty {
+            return (given, [], "STEWARD_QEMU_ACCEL")
+        }
+        let flags =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ") ?? []
+        let hardware = flags.contains("vmx") || flags.contains("svm")
+        let device = open("/dev/kvm", O_RDWR | O_CLOEXEC)
+        if device >= 0 { close(device) }
+        let nested = FileManager.default.fileExists(atPath: "/sys/module/kvm_pvm")
+        if device >= 0 && hardware && !nested { return ("kvm", ["-cpu", "host"], "/dev/kvm with hardware virtualization") }
+        let why =
+            device < 0
+            ? "no usable /dev/kvm" : nested ? "KVM here is the kvm_pvm nested scheme" : "the CPU has no vmx or svm"
+        return ("tcg", [], why)
+    }()
+
     static func arguments(assets: QemuAssets, root: String, tools: String, agent: String, memoryMiB: Int) -> [String] {
-        [
-            // TCG unless told otherwise: on this machine kind KVM is a nested scheme, far slower, and it crashes.
-            "-accel", ProcessInfo.processInfo.environment["STEWARD_QEMU_ACCEL"] ?? "tcg", "-m", "\(memoryMiB)", "-nodefaults", "-display",
+        ["-accel", accelerator.name] + accelerator.cpu + [
+            "-m", "\(memoryMiB)", "-nodefaults", "-display",
             "none", "-serial", "stdio", "-monitor", "none",
             "-kernel", assets.kernel, "-initrd", assets.initramfs, "-append", "console=ttyS0 panic=-1 quiet",
             "-drive", "file=\(root),format=raw,if=virtio", "-drive", "file=\(tools),format=raw,if=virtio",

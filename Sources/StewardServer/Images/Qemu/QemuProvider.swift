@@ -38,6 +38,14 @@ public final class QemuProvider: BuildProvider {
     public func start(from source: InstanceSource, purpose: InstancePurpose, workFolder: String, log: @escaping BuildLogSink)
         async throws -> any BuildInstance
     {
+        try await start(from: source, purpose: purpose, workFolder: workFolder, region: controlPlane.region, log: log)
+    }
+
+    public func start(
+        from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
+    ) async throws -> any BuildInstance {
+        var controlPlane = self.controlPlane
+        controlPlane.region = region
         let serverPort = port.withLock { $0 }
         guard serverPort > 0 else { throw QemuError("the server is not listening yet") }
         let began = Date()
@@ -59,6 +67,8 @@ public final class QemuProvider: BuildProvider {
         let machine = QemuMachine(folder: dir)
         Task { for await line in machine.lines { await log("\(id): \(line)") } }
         let disksReady = Date()
+        let accel = QemuMachine.accelerator
+        await log("\(id): QEMU with \(accel.name) (\(accel.why)), \(memoryMiB) MiB")
         try await machine.start(
             arguments: QemuMachine.arguments(assets: assets, root: root, tools: tools, agent: agentDisk, memoryMiB: memoryMiB))
         let instance = QemuInstance(
