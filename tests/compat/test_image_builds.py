@@ -333,7 +333,7 @@ def setup(builder, base):
         tags={"steward:provider": "chroot", "steward:clamav-db": sigs})["infrastructureConfigurationArn"]
     dist = ib.create_distribution_configuration(
         name="local", distributions=[{"region": REGION, "s3ExportConfiguration": {
-            "roleName": "vmimport", "diskImageFormat": "QCOW2", "s3Bucket": out, "s3Prefix": "golden"}}])["distributionConfigurationArn"]
+            "roleName": "vmimport", "diskImageFormat": "RAW_ZST", "s3Bucket": out, "s3Prefix": "golden"}}])["distributionConfigurationArn"]
     return dict(ib=ib, comps=comps, infra=infra, keep=keep, dist=dist, out=out, base=base)
 
 
@@ -385,7 +385,7 @@ def test_a_busybox_image_is_built_reduced_scanned_tested_and_published(builder, 
     folder = os.path.join(setup["out"], "golden", "golden", "1.0.0", "1")
     assert image["outputResources"]["amis"][0]["image"] == folder
     manifest = json.load(open(os.path.join(folder, "manifest.json")))
-    assert manifest["arn"] == arn and manifest["primaryFormat"] == "qcow2" and manifest["provider"] == "chroot"
+    assert manifest["arn"] == arn and manifest["primaryFormat"] == "raw.zst" and manifest["provider"] == "chroot"
     formats = {f["format"]: f for f in manifest["formats"]}
     assert set(formats) == {"raw", "raw.zst", "qcow2", "tar.zst"}
     for f in formats.values():

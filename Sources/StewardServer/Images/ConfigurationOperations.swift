@@ -9,11 +9,11 @@ import StewardStore
 /// - the build provider is the tag `steward:provider` of the infrastructure configuration: `chroot` (the default; a
 ///   root file system folder) or `qemu` (a virtual machine); `instanceTypes` and the EC2 members are accepted and kept;
 /// - an output goes to a folder on the server: `distributions[].s3ExportConfiguration` with `s3Bucket` the absolute
-///   folder, `s3Prefix` a sub-folder, and `diskImageFormat` one of `RAW`, `QCOW2` or `TAR_ZST`.
+///   folder, `s3Prefix` a sub-folder, and `diskImageFormat` one of `RAW`, `RAW_ZST`, `QCOW2` or `TAR_ZST`.
 extension ImageBuilderAPI {
     static let providerTag = "steward:provider"
     static let providers = ["chroot", "qemu"]
-    static let diskFormats = ["RAW", "QCOW2", "TAR_ZST"]
+    static let diskFormats = ["RAW", "RAW_ZST", "QCOW2", "TAR_ZST"]
 
     /// A configuration or pipeline by its (unversioned) ARN.
     func named(_ ctx: APIContext, kind: String, _ arn: ImageBuilderARN) async throws -> JSONValue {
@@ -135,7 +135,7 @@ extension ImageBuilderAPI {
                 }
                 let format = try export.requiredString("diskImageFormat").uppercased()
                 guard diskFormats.contains(format) else {
-                    throw invalid("diskImageFormat \(format) is not supported here; use RAW, QCOW2 or TAR_ZST.")
+                    throw invalid("diskImageFormat \(format) is not supported here; use RAW, RAW_ZST, QCOW2 or TAR_ZST.")
                 }
                 if let prefix = try export.string("s3Prefix"), prefix.split(separator: "/").contains("..") {
                     throw invalid("s3Prefix may not contain '..'.")

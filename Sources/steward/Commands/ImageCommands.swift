@@ -355,7 +355,7 @@ struct DistributionCommands: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a distribution configuration writing to a folder.")
         @Argument(help: "The name.") var name: String
         @Option(help: "The output folder on the server (absolute).") var folder: String
-        @Option(help: "Formats, comma-separated: raw, qcow2, tar.zst.") var formats = "qcow2"
+        @Option(help: "Formats, comma-separated: raw, raw.zst, qcow2, tar.zst.") var formats = "qcow2"
         @Option(help: "The image name template.") var imageName: String?
         @OptionGroup var client: ClientOptions
 
@@ -364,7 +364,7 @@ struct DistributionCommands: AsyncParsableCommand {
                 let api = try client.images()
                 var distributions: [JSONValue] = []
                 for format in formats.split(separator: ",") {
-                    let code = format.lowercased() == "tar.zst" ? "TAR_ZST" : format.uppercased()
+                    let code = format.uppercased().replacing(".", with: "_")
                     var entry: JSONValue = [
                         "region": .string(api.api.region),
                         "s3ExportConfiguration": ["roleName": "steward", "diskImageFormat": .string(code), "s3Bucket": .string(folder)],
