@@ -117,7 +117,11 @@ struct VersionTests {
         #expect(ScheduleExpression.check("cron(0 10 * * ? *)") == nil)
         #expect(ScheduleExpression.check("cron(0 10 * * *)") != nil)
         #expect(ScheduleExpression.check("cron(0 10 ? * ? *)") != nil)
-        #expect(ScheduleExpression.check("rate(1 day)") == nil)
+        #expect(ScheduleExpression.check("cron(0/15 8-18 ? * MON-FRI *)") == nil)
+        // Image Builder pipelines have cron schedules only; values out of range are refused here, not at run time.
+        #expect(ScheduleExpression.check("rate(1 day)") != nil)
+        #expect(ScheduleExpression.check("cron(0 24 ? * * *)") != nil)
+        #expect(ScheduleExpression.check("cron(0 10 ? * FUNDAY *)") != nil)
         #expect(ScheduleExpression.check("daily") != nil)
     }
 }
