@@ -44,7 +44,8 @@ struct QemuProviderTests {
         // Build instance: a component writes a file, asks for a reboot once (exit 194), and checks that the machine
         // really rebooted (a new boot id) and the run resumed at that step.
         let work = "\(folder)/work"
-        let build = try await qemu.start(from: InstanceSource(path: base, layout: .folder), purpose: .build, workFolder: work, log: sink)
+        let build = try await qemu.start(
+            from: InstanceSource(path: base, layout: .folder), purpose: .build, workFolder: work, region: "us-east-1", log: sink)
         let online = Date()
         let documents = try writeComponents(in: folder)
         let outcome = try await build.run(

@@ -98,19 +98,9 @@ public protocol BuildInstance: Sendable {
 public protocol BuildProvider: Sendable {
     /// `chroot` or `qemu`.
     var name: String { get }
-    func start(from source: InstanceSource, purpose: InstancePurpose, workFolder: String, log: @escaping BuildLogSink)
-        async throws -> any BuildInstance
-    /// The same, for a build of the given region: an instance that registers with the control plane (`qemu`) does so
+    /// Starts an instance for a build of `region`: an instance that registers with the control plane (`qemu`) does so
     /// in the region the image is built in.
     func start(
         from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
     ) async throws -> any BuildInstance
-}
-
-extension BuildProvider {
-    public func start(
-        from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
-    ) async throws -> any BuildInstance {
-        try await start(from: source, purpose: purpose, workFolder: workFolder, log: log)
-    }
 }

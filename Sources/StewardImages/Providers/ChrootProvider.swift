@@ -13,9 +13,10 @@ public struct ChrootProvider: BuildProvider {
         self.runnerBinary = runnerBinary
     }
 
-    public func start(from source: InstanceSource, purpose: InstancePurpose, workFolder: String, log: @escaping BuildLogSink)
-        async throws -> any BuildInstance
-    {
+    /// A chroot instance talks to no control plane, so the region makes no difference to it.
+    public func start(
+        from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
+    ) async throws -> any BuildInstance {
         let id = "chroot-\(purpose.rawValue)-\(UUID().uuidString.prefix(8).lowercased())"
         let folder = "\(workFolder)/\(id)"
         let root = "\(folder)/root"

@@ -4,8 +4,8 @@ import ServiceLifecycle
 import StewardImages
 import StewardKit
 
-/// Runs ENABLED pipelines on their `cron()` schedules, in the schedule's time zone (UTC by default). With `EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE`
-/// (the default) a matching minute starts a build only when the newest parent image or component build the recipe
+/// Runs ENABLED pipelines on their `cron()` schedules, in the schedule's time zone (UTC by default). With
+/// `EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE` (the default) a matching minute starts a build only when the newest parent image or component build the recipe
 /// selects differs from what the pipeline's last build used; `EXPRESSION_MATCH_ONLY` builds on every match.
 struct PipelineScheduler: Service {
     let api: ImageBuilderAPI

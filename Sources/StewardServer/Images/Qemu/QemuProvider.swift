@@ -35,12 +35,6 @@ public final class QemuProvider: BuildProvider {
     /// Kills every QEMU process of this server (at shutdown).
     func shutdown() { QemuProcesses.shared.killAll() }
 
-    public func start(from source: InstanceSource, purpose: InstancePurpose, workFolder: String, log: @escaping BuildLogSink)
-        async throws -> any BuildInstance
-    {
-        try await start(from: source, purpose: purpose, workFolder: workFolder, region: controlPlane.region, log: log)
-    }
-
     public func start(
         from source: InstanceSource, purpose: InstancePurpose, workFolder: String, region: String, log: @escaping BuildLogSink
     ) async throws -> any BuildInstance {
